@@ -1,0 +1,34 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Berth.Runtime;
+
+// CONTRACT between the runtime (libcontainer) and its callers (berth-shim, berth-runc).
+// Signatures are fixed; bodies are filled in by the runtime work.
+
+/// <summary>Host file descriptors that become the container process's fds 0, 1 and 2. -1 means /dev/null.</summary>
+public sealed record ContainerStdio(int Stdin, int Stdout, int Stderr);
+
+public sealed class CreateOptions
+{
+    /// <summary>Container id, used for the cgroup and state names.</summary>
+    public required string Id { get; init; }
+    /// <summary>OCI bundle directory. <c>root.path</c> in the spec is resolved against it.</summary>
+    public required string BundleDir { get; init; }
+    /// <summary>The spec; when null, <c>BundleDir/config.json</c> is read.</summary>
+    public Oci.Spec? Spec { get; init; }
+    /// <summary>Stdio for the container process. With <c>process.terminal</c> it is the pty slave on all three.</summary>
+    public required ContainerStdio Stdio { get; init; }
+    /// <summary>Path of the berth-runc binary used as the init stage; default: berth-runc beside the current executable.</summary>
+    public string? InitPath { get; init; }
+}
+
+/// <summary>
+/// A container whose init stage has set up namespaces and the root filesystem and now waits to
+/// exec the user's process. Create → Start → WaitForExit → Destroy.
+/// </summary>
+public sealed partial class LinuxContainer : IDisposable
+{
+    public string Id { get; }
+    /// <summary>Host pid of the container's init (later the user's process, which is pid 1 inside).</summary>
+    public int Pid { get; }
+}
