@@ -1,0 +1,29 @@
+using System.Text.Json.Serialization;
+
+namespace Berth.Api;
+
+/// <summary>
+/// Source-generated serialisers for every API type. Reads are case-insensitive like Go's decoder;
+/// writes keep the exact wire names.
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true, ReadCommentHandling = System.Text.Json.JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(SystemVersion))]
+[JsonSerializable(typeof(SystemInfo))]
+[JsonSerializable(typeof(ContainerCreateRequest))]
+[JsonSerializable(typeof(ContainerCreateResponse))]
+[JsonSerializable(typeof(ContainerInspect))]
+[JsonSerializable(typeof(List<ContainerSummary>))]
+[JsonSerializable(typeof(ContainerWaitResponse))]
+[JsonSerializable(typeof(ContainerConfig))]
+[JsonSerializable(typeof(HostConfig))]
+[JsonSerializable(typeof(List<ImageSummary>))]
+[JsonSerializable(typeof(ImageInspect))]
+[JsonSerializable(typeof(List<ImageDeleteResponseItem>))]
+[JsonSerializable(typeof(EventMessage))]
+[JsonSerializable(typeof(JsonMessage))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(List<string>))]
+public sealed partial class ApiJson : JsonSerializerContext
+{
+}
