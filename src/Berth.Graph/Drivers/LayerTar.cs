@@ -1,0 +1,240 @@
+using System.Formats.Tar;
+using System.Text;
+using Berth.Interop;
+
+namespace Berth.Graph.Drivers;
+
+/// <summary>How a layer tar's whiteouts (<c>.wh.name</c>, <c>.wh..wh..opq</c>) land on disk.</summary>
+internal enum WhiteoutMode
+{
+    /// <summary>overlayfs form: a 0/0 character device for a deleted path, <c>trusted.overlay.opaque=y</c> on an opaque dir.</summary>
+    Overlay,
+    /// <summary>The layer dir already holds the parent's full copy (vfs): delete what the whiteouts name.</summary>
+    Delete,
+}
+
+/// <summary>
+/// Extracts an uncompressed layer tar into a layer directory. Every entry's path is cleaned lexically and
+/// must stay inside the layer; every existing parent component is checked with lstat and must be a real
+/// directory, so nothing is ever written through a symlink; symlinks and hard links whose targets climb out
+/// of the layer are refused. A refusal is an <see cref="InvalidDataException"/>; the caller discards the layer.
+/// </summary>
+internal static class LayerTar
+{
+    const string WhiteoutPrefix = ".wh.";
+    const string OpaqueMarker = ".wh..wh..opq";
+    const string XattrPaxPrefix = "SCHILY.xattr.";
+
+    /// <returns>Bytes of file content written.</returns>
+    public static long Apply(string layerDir, Stream tar, WhiteoutMode whiteouts)
+    {
+        long size = 0;
+        var dirTimes = new List<(string Path, DateTimeOffset Atime, DateTimeOffset Mtime)>();
+        var unpacked = new HashSet<string>(StringComparer.Ordinal);
+        using var reader = new TarReader(tar, leaveOpen: true);
+        while (reader.GetNextEntry() is { } entry)
+        {
+            var parts = CleanPath(entry.Name, entry.Name);
+            if (parts.Count == 0)
+            {
+                if (entry.EntryType == TarEntryType.Directory)
+                    ApplyMeta(layerDir, entry, dirTimes);
+                continue;
+            }
+            string baseName = parts[^1];
+            string parent = EnsureParents(layerDir, parts, entry.Name);
+            string rel = string.Join('/', parts);
+
+            if (baseName == OpaqueMarker)
+            {
+                if (whiteouts == WhiteoutMode.Overlay)
+                    FileMeta.SetXattr(parent, "trusted.overlay.opaque", "y"u8);
+                else
+                {
+                    string parentRel = string.Join('/', parts.Take(parts.Count - 1));
+                    foreach (var child in Directory.EnumerateFileSystemEntries(parent))
+                        if (!unpacked.Contains(Join(parentRel, System.IO.Path.GetFileName(child))))
+                            FileMeta.RemoveAll(child);
+                }
+                continue;
+            }
+            if (baseName.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+            {
+                string victim = baseName[WhiteoutPrefix.Length..];
+                if (victim is "" or "." or "..")
+                    throw new InvalidDataException($"invalid whiteout entry {entry.Name} in layer tar");
+                string victimPath = System.IO.Path.Combine(parent, victim);
+                FileMeta.RemoveAll(victimPath);
+                if (whiteouts == WhiteoutMode.Overlay)
+                {
+                    FileMeta.MakeNode(victimPath, LibC.S_IFCHR, 0, 0);
+                    FileMeta.Chown(victimPath, entry.Uid, entry.Gid);
+                }
+                continue;
+            }
+
+            string target = System.IO.Path.Combine(parent, baseName);
+            bool keepExistingDir = entry.EntryType == TarEntryType.Directory && FileMeta.IsDirectory(target);
+            if (!keepExistingDir) FileMeta.RemoveAll(target);
+
+            switch (entry.EntryType)
+            {
+                case TarEntryType.Directory:
+                    if (!keepExistingDir) Directory.CreateDirectory(target);
+                    break;
+                case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                    using (var f = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+                        if (entry.DataStream is { } data) data.CopyTo(f);
+                    size += entry.Length;
+                    break;
+                case TarEntryType.SymbolicLink:
+                    CheckSymlinkTarget(parts, entry.LinkName, entry.Name);
+                    File.CreateSymbolicLink(target, entry.LinkName);
+                    break;
+                case TarEntryType.HardLink:
+                    FileMeta.Link(ResolveHardlinkSource(layerDir, entry.LinkName, entry.Name), target);
+                    unpacked.Add(rel);
+                    continue; // a hard link shares its source's metadata; setting it again would alter the source
+                case TarEntryType.CharacterDevice:
+                    FileMeta.MakeNode(target, LibC.S_IFCHR | (uint)entry.Mode, Major(entry), Minor(entry));
+                    break;
+                case TarEntryType.BlockDevice:
+                    FileMeta.MakeNode(target, LibC.S_IFBLK | (uint)entry.Mode, Major(entry), Minor(entry));
+                    break;
+                case TarEntryType.Fifo:
+                    FileMeta.MakeNode(target, LibC.S_IFIFO | (uint)entry.Mode, 0, 0);
+                    break;
+                default:
+                    throw new InvalidDataException($"unsupported tar entry type {entry.EntryType} for {entry.Name}");
+            }
+            ApplyMeta(target, entry, dirTimes);
+            unpacked.Add(rel);
+        }
+        // Children change their directory's mtime, so directories get theirs last, deepest first.
+        for (int i = dirTimes.Count - 1; i >= 0; i--)
+            FileMeta.SetTimes(dirTimes[i].Path, dirTimes[i].Atime, dirTimes[i].Mtime);
+        return size;
+    }
+
+    static void ApplyMeta(string path, TarEntry entry, List<(string, DateTimeOffset, DateTimeOffset)> dirTimes)
+    {
+        FileMeta.Chown(path, entry.Uid, entry.Gid);
+        if (entry.EntryType != TarEntryType.SymbolicLink) FileMeta.Chmod(path, (uint)entry.Mode);
+        var atime = entry.ModificationTime;
+        if (entry is PaxTarEntry pax)
+        {
+            foreach (var (key, value) in pax.ExtendedAttributes)
+            {
+                if (!key.StartsWith(XattrPaxPrefix, StringComparison.Ordinal)) continue;
+                string name = key[XattrPaxPrefix.Length..];
+                // A layer must not steer overlayfs (redirects, opaque flags) through crafted xattrs.
+                if (name.StartsWith("trusted.overlay.", StringComparison.Ordinal)) continue;
+                FileMeta.SetXattr(path, name, Encoding.UTF8.GetBytes(value));
+            }
+            if (pax.ExtendedAttributes.TryGetValue("atime", out var at) && ParsePaxTime(at) is { } a) atime = a;
+        }
+        else if (entry is GnuTarEntry gnu && gnu.AccessTime != default)
+            atime = gnu.AccessTime;
+        if (entry.EntryType == TarEntryType.Directory) dirTimes.Add((path, atime, entry.ModificationTime));
+        else FileMeta.SetTimes(path, atime, entry.ModificationTime);
+    }
+
+    /// <summary>
+    /// Splits <paramref name="name"/> into clean components relative to the layer root. A leading <c>/</c>
+    /// means the layer root; a <c>..</c> that would climb above it is refused.
+    /// </summary>
+    static List<string> CleanPath(string name, string entryName)
+    {
+        var parts = new List<string>();
+        foreach (var p in name.Split('/'))
+        {
+            if (p is "" or ".") continue;
+            if (p == "..")
+            {
+                if (parts.Count == 0)
+                    throw new InvalidDataException($"refusing to extract {entryName}: the path escapes the layer root");
+                parts.RemoveAt(parts.Count - 1);
+                continue;
+            }
+            if (p.Contains('\0')) throw new InvalidDataException($"refusing to extract {entryName}: NUL in path");
+            parts.Add(p);
+        }
+        return parts;
+    }
+
+    /// <summary>Walks the parent components, creating missing ones, refusing symlinks and non-directories.</summary>
+    static string EnsureParents(string layerDir, List<string> parts, string entryName)
+    {
+        string dir = layerDir;
+        for (int i = 0; i < parts.Count - 1; i++)
+        {
+            dir = System.IO.Path.Combine(dir, parts[i]);
+            if (!LibC.TryLStat(dir, out var st))
+            {
+                Directory.CreateDirectory(dir);
+                continue;
+            }
+            if (st.FileType == LibC.S_IFLNK)
+                throw new InvalidDataException(
+                    $"refusing to extract {entryName}: its parent {string.Join('/', parts.Take(i + 1))} is a symlink (writing through symlinks is not allowed)");
+            if (st.FileType != LibC.S_IFDIR)
+                throw new InvalidDataException(
+                    $"refusing to extract {entryName}: its parent {string.Join('/', parts.Take(i + 1))} is not a directory");
+        }
+        return dir;
+    }
+
+    /// <summary>
+    /// Absolute targets are resolved inside the container's root at run time, so they are fine; a relative
+    /// target that climbs above the layer root from the link's directory can only be an escape attempt.
+    /// </summary>
+    static void CheckSymlinkTarget(List<string> linkParts, string linkTarget, string entryName)
+    {
+        if (linkTarget.StartsWith('/')) return;
+        int depth = linkParts.Count - 1;
+        foreach (var p in linkTarget.Split('/'))
+        {
+            if (p == "..") depth--;
+            else if (p is not ("" or ".")) depth++;
+            if (depth < 0)
+                throw new InvalidDataException($"refusing to extract symlink {entryName} -> {linkTarget}: the target escapes the layer root");
+        }
+    }
+
+    static string ResolveHardlinkSource(string layerDir, string linkName, string entryName)
+    {
+        List<string> parts;
+        try { parts = CleanPath(linkName, entryName); }
+        catch (InvalidDataException)
+        {
+            throw new InvalidDataException($"refusing to extract hard link {entryName} -> {linkName}: the target escapes the layer root");
+        }
+        if (parts.Count == 0)
+            throw new InvalidDataException($"refusing to extract hard link {entryName} -> {linkName}: the target is the layer root");
+        string path = layerDir;
+        for (int i = 0; i < parts.Count; i++)
+        {
+            path = System.IO.Path.Combine(path, parts[i]);
+            if (!LibC.TryLStat(path, out var st))
+                throw new InvalidDataException($"refusing to extract hard link {entryName} -> {linkName}: the target is not in this layer");
+            bool last = i == parts.Count - 1;
+            if (!last && st.FileType != LibC.S_IFDIR)
+                throw new InvalidDataException(
+                    $"refusing to extract hard link {entryName} -> {linkName}: {string.Join('/', parts.Take(i + 1))} is a symlink or not a directory");
+            if (last && st.FileType == LibC.S_IFDIR)
+                throw new InvalidDataException($"refusing to extract hard link {entryName} -> {linkName}: the target is a directory");
+        }
+        return path;
+    }
+
+    static uint Major(TarEntry e) => e is PosixTarEntry p ? (uint)p.DeviceMajor : 0;
+    static uint Minor(TarEntry e) => e is PosixTarEntry p ? (uint)p.DeviceMinor : 0;
+
+    /// <summary>PAX times are decimal seconds since the epoch, e.g. <c>1714557600.123456789</c>.</summary>
+    static DateTimeOffset? ParsePaxTime(string s) =>
+        decimal.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var secs)
+            ? DateTimeOffset.UnixEpoch.AddTicks((long)(secs * TimeSpan.TicksPerSecond))
+            : null;
+
+    static string Join(string a, string b) => a.Length == 0 ? b : a + "/" + b;
+}

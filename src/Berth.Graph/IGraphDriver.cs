@@ -1,0 +1,37 @@
+namespace Berth.Graph;
+
+/// <summary>
+/// A graph driver stores layers (each named by an opaque id) and assembles a container's rootfs from them.
+/// Implementations keep all their data under <c>dataRoot/&lt;Name&gt;/</c> and are registered in
+/// <see cref="Drivers.GraphDrivers"/>; every one passes the shared conformance suite.
+/// </summary>
+public interface IGraphDriver
+{
+    /// <summary>"overlay2" or "vfs".</summary>
+    string Name { get; }
+
+    /// <summary>A new layer on top of <paramref name="parentId"/>: filled by <see cref="ApplyDiff"/>, or used read-write as a container layer.</summary>
+    void Create(string id, string? parentId);
+
+    /// <summary>The merged view's path. Reference-counted: n calls need n <see cref="Unmount"/> calls.</summary>
+    string Mount(string id);
+
+    void Unmount(string id);
+
+    /// <summary>Unmounts if needed and deletes the layer. Removing a missing layer is not an error.</summary>
+    void Remove(string id);
+
+    bool Exists(string id);
+
+    /// <summary>
+    /// Extracts an uncompressed layer tar into the layer, turning <c>.wh.</c> whiteouts and opaque markers into
+    /// the driver's native form. Returns bytes applied. A hostile tar throws <see cref="InvalidDataException"/>.
+    /// </summary>
+    long ApplyDiff(string id, Stream layerTar);
+
+    /// <summary>Key/value pairs for <c>docker info</c>'s DriverStatus.</summary>
+    IReadOnlyList<KeyValuePair<string, string>> Status { get; }
+
+    /// <summary>Ids of all layers the driver holds (used to sweep layers a crash left unrecorded).</summary>
+    IReadOnlyList<string> List();
+}
