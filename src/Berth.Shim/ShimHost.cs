@@ -1,0 +1,132 @@
+using System.Net.Sockets;
+using Berth.Interop;
+using Berth.Runtime;
+using Berth.Shim.Client;
+
+namespace Berth.Shim;
+
+/// <summary>The shim's lifecycle: create the container and its stdio, serve the socket, and on exit record the result and clean up.</summary>
+public sealed class ShimHost
+{
+    /// <summary>How long output may keep flowing after the init exits (from processes that escaped its pid namespace).</summary>
+    static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>How long attach and wait clients get to receive their last bytes before the shim exits.</summary>
+    static readonly TimeSpan FinishTimeout = TimeSpan.FromSeconds(10);
+
+    readonly ShimArguments _args;
+    readonly LinuxContainer _container;
+    readonly ContainerIo _io;
+    readonly JsonFileLogWriter _log;
+    readonly Socket _listener;
+
+    public ShimContainer Container { get; }
+
+    ShimHost(ShimArguments args, LinuxContainer container, ContainerIo io, JsonFileLogWriter log, Socket listener)
+    {
+        _args = args;
+        _container = container;
+        _io = io;
+        _log = log;
+        _listener = listener;
+        Container = new ShimContainer(container, io);
+    }
+
+    /// <summary>Creates everything, or on failure undoes what it did and throws: no container, no files.</summary>
+    public static ShimHost Create(ShimArguments args)
+    {
+        var undo = new Stack<Action>();
+        try
+        {
+            Directory.CreateDirectory(args.StateDir);
+            var spec = Berth.Runtime.Oci.Spec.Load(Path.Combine(args.Bundle, "config.json"));
+            bool tty = spec.Process?.Terminal == true;
+
+            var log = new JsonFileLogWriter(args.Log);
+            undo.Push(log.Dispose);
+            var io = tty ? ContainerIo.CreatePty(args.OpenStdin, spec.Process?.ConsoleSize) : ContainerIo.CreatePipes(args.OpenStdin);
+            undo.Push(io.Dispose);
+
+            var container = LinuxContainer.Create(new CreateOptions
+            {
+                Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = io.ForContainer, InitPath = args.InitPath,
+            });
+            undo.Push(() => { container.Destroy(); container.Dispose(); });
+            io.CloseContainerEnds();
+
+            WriteFile(args.StateDir, "shim.pid", Environment.ProcessId.ToString(), undo);
+            WriteFile(args.StateDir, "init.pid", container.Pid.ToString(), undo);
+            var listener = ShimServer.Listen(args.Socket);
+            undo.Push(() => { listener.Dispose(); File.Delete(args.Socket); });
+            return new ShimHost(args, container, io, log, listener);
+        }
+        catch
+        {
+            while (undo.TryPop(out var action))
+            {
+                try { action(); } catch (Exception) { /* keep undoing; the original error is what matters */ }
+            }
+            throw;
+        }
+    }
+
+    static void WriteFile(string dir, string name, string content, Stack<Action> undo)
+    {
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, content);
+        undo.Push(() => File.Delete(path));
+    }
+
+    /// <summary>Points fds 1 and 2 at the shim's own log: the daemon reading our stdout may be gone.</summary>
+    public static void RedirectOutput(string path)
+    {
+        using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+        int fd = (int)file.SafeFileHandle.DangerousGetHandle();
+        LibC.Check(LibC.Dup2(fd, 1), "dup2", path);
+        LibC.Check(LibC.Dup2(fd, 2), "dup2", path);
+    }
+
+    public async Task<int> RunAsync()
+    {
+        var hub = new OutputHub(_log, _io.Tty);
+        var pumps = _io.Outputs.Select(o => OutputHub.Pump(o.Source, o.Stream, hub)).ToArray();
+        var server = new ShimServer(Container, hub, Log);
+        var serving = server.ServeAsync(_listener);
+
+        int exitCode = await Task.Factory.StartNew(_container.WaitForExit, CancellationToken.None,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        var info = new ExitInfo { ExitCode = exitCode, FinishedAt = DateTime.UtcNow, OomKilled = false };
+        try
+        {
+            info.WriteAtomically(_args.StateDir);
+        }
+        catch (Exception e)
+        {
+            Log($"writing {ExitInfo.FileName} failed: {e.Message}");
+        }
+        server.Exited(info);
+
+        await Task.WhenAny(Task.WhenAll(pumps), Task.Delay(DrainTimeout)).ConfigureAwait(false);
+        hub.End();
+        await server.FinishConnectionsAsync(FinishTimeout).ConfigureAwait(false);
+        server.StopAccepting();
+        await serving.ConfigureAwait(false);
+
+        try
+        {
+            _container.Destroy();
+        }
+        catch (Exception e)
+        {
+            Log($"destroy failed: {e.Message}");
+        }
+        _container.Dispose();
+        _io.Dispose();
+        _log.Dispose();
+        File.Delete(_args.Socket);
+        Log($"container exited with {exitCode}");
+        return 0;
+    }
+
+    static void Log(string message) =>
+        Console.Error.WriteLine($"{Rfc3339Nano.Format(DateTime.UtcNow)} {message}");
+}
