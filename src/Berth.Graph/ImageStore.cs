@@ -1,0 +1,496 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Berth.Graph.Drivers;
+using Berth.Graph.References;
+using Microsoft.Data.Sqlite;
+using static Berth.Graph.MetadataDb;
+
+namespace Berth.Graph;
+
+/// <summary>
+/// The Graph: images, their layers and their names. Layer content lives in the graph driver, blobs (layer
+/// tars as received, image configs) in the <see cref="ContentStore"/>, and the relations (which layer sits on
+/// which, which image a tag names, which layers containers stand on) in the GraphDB.
+/// </summary>
+/// <remarks>
+/// Crash safety comes from ordering: content is written first (driver dir, then blobs via temp+rename),
+/// then one DB transaction makes it visible. Deletion runs the other way: one transaction forgets, then the
+/// files go. Whatever a crash leaves between the two is unreferenced and swept at the next <see cref="Open"/>.
+/// </remarks>
+public sealed class ImageStore : IDisposable
+{
+    readonly string _dataRoot;
+    readonly Lock _lock = new();
+
+    ImageStore(string dataRoot, ContentStore content, MetadataDb db, IGraphDriver driver)
+    {
+        _dataRoot = dataRoot;
+        Content = content;
+        Db = db;
+        Driver = driver;
+    }
+
+    public IGraphDriver Driver { get; }
+    public MetadataDb Db { get; }
+    public ContentStore Content { get; }
+    public string DataRoot => _dataRoot;
+
+    string D => Driver.Name;
+
+    public static ImageStore Open(string dataRoot, string? driverName)
+    {
+        dataRoot = Path.GetFullPath(dataRoot);
+        Directory.CreateDirectory(dataRoot);
+        var driver = GraphDrivers.Create(dataRoot, driverName);
+        var content = new ContentStore(dataRoot);
+        content.CleanTemp(Process.GetCurrentProcess().StartTime.ToUniversalTime());
+        var db = MetadataDb.Open(Path.Combine(dataRoot, "berth.db"));
+        try
+        {
+            db.Migrate(GraphSchema.Component, GraphSchema.Steps);
+            var store = new ImageStore(dataRoot, content, db, driver);
+            store.SweepUnrecordedLayers();
+            return store;
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Removes driver layers no DB row names: an import or container create cut short by a crash.</summary>
+    void SweepUnrecordedLayers()
+    {
+        var known = Db.Read(c =>
+        {
+            var set = new HashSet<string>(StringComparer.Ordinal);
+            using var cmd = Command(c, null,
+                "SELECT cache_id FROM layers WHERE driver = $d UNION SELECT cache_id FROM container_layers WHERE driver = $d", ("$d", D));
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) set.Add(r.GetString(0));
+            return set;
+        });
+        foreach (var id in Driver.List())
+            if (!known.Contains(id)) Driver.Remove(id);
+    }
+
+    // ---- import -------------------------------------------------------------------------------
+
+    public ImageRecord Import(Stream tar, ImportOptions options)
+    {
+        var tagRef = options.Reference is null ? null : ParseTagReference(options.Reference);
+        string cacheId = NewId();
+        Driver.Create(cacheId, null);
+        string diffId, blobDigest;
+        long size;
+        try
+        {
+            using var blob = Content.Create();
+            using var tee = new TeeStream(tar, blob);
+            using var decompressed = Decompression.Open(tee, out _);
+            using var hashing = new HashingStream(decompressed);
+            try
+            {
+                size = Driver.ApplyDiff(cacheId, hashing);
+                hashing.Drain();
+                tee.Drain();
+            }
+            catch (FormatException e)
+            {
+                throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
+            }
+            diffId = hashing.Digest();
+            blobDigest = blob.Commit();
+        }
+        catch
+        {
+            Driver.Remove(cacheId);
+            throw;
+        }
+
+        var created = (options.Created ?? DateTimeOffset.UtcNow).ToUniversalTime();
+        string createdText = FormatTime(created);
+        var config = new ImageConfigFile
+        {
+            Architecture = options.Architecture,
+            Os = options.Os,
+            Author = options.Author,
+            Comment = options.Comment,
+            Config = options.Config ?? new ImageConfig(),
+            Created = createdText,
+            DockerVersion = options.DockerVersion,
+            History = [new HistoryEntry { Created = createdText, Author = options.Author, Comment = options.Comment }],
+            RootFs = new RootFs { DiffIds = [diffId] },
+        };
+        byte[] configJson = JsonSerializer.SerializeToUtf8Bytes(config, GraphJson.Default.ImageConfigFile);
+        string imageId = Content.Put(configJson);
+        string chainId = diffId;
+
+        bool layerExisted;
+        lock (_lock)
+        {
+            layerExisted = Db.Write((c, tx) =>
+            {
+                bool existed = Scalar(c, tx, "SELECT 1 FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chainId)) is not null;
+                if (!existed)
+                    Exec(c, tx, """
+                        INSERT INTO layers(driver, chain_id, diff_id, parent_chain_id, cache_id, size, blob_digest, created_at)
+                        VALUES($d, $c, $diff, NULL, $cache, $size, $blob, $now)
+                        """, ("$d", D), ("$c", chainId), ("$diff", diffId), ("$cache", cacheId), ("$size", size),
+                        ("$blob", blobDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
+                Exec(c, tx, """
+                    INSERT OR IGNORE INTO images(driver, id, top_chain_id, parent_id, created, size)
+                    VALUES($d, $id, $c, NULL, $created, $size)
+                    """, ("$d", D), ("$id", imageId), ("$c", chainId), ("$created", createdText), ("$size", size));
+                if (tagRef is not null) SetRef(c, tx, tagRef, imageId);
+                return existed;
+            });
+        }
+        if (layerExisted) Driver.Remove(cacheId);
+        return Find(imageId) ?? throw new InvalidOperationException($"image {imageId} vanished right after import");
+    }
+
+    // ---- queries ------------------------------------------------------------------------------
+
+    public IReadOnlyList<ImageRecord> List() => Db.Read(c =>
+    {
+        var ids = new List<string>();
+        using (var cmd = Command(c, null, "SELECT id FROM images WHERE driver = $d ORDER BY created DESC, id", ("$d", D)))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) ids.Add(r.GetString(0));
+        return ids.Select(id => Load(c, id)!).ToList();
+    });
+
+    public ImageRecord? Find(string refOrId) => Db.Read(c => Resolve(c, refOrId) is { } id ? Load(c, id) : null);
+
+    /// <summary>Like <see cref="Find"/> but throws Docker's <c>No such image: &lt;ref&gt;</c>.</summary>
+    public ImageRecord Get(string refOrId) => Find(refOrId) ?? throw NoSuchImage(refOrId);
+
+    /// <summary>Docker's lookup order: a full id, then a name (tag or digest), then a unique id prefix.</summary>
+    string? Resolve(SqliteConnection c, string refOrId)
+    {
+        if (refOrId.Length == 0) return null;
+        if (Reference.IsFullImageId(refOrId))
+        {
+            string id = refOrId.StartsWith("sha256:", StringComparison.Ordinal) ? refOrId : "sha256:" + refOrId;
+            return Scalar(c, null, "SELECT id FROM images WHERE driver = $d AND id = $id", ("$d", D), ("$id", id)) as string;
+        }
+        if (Reference.TryParse(refOrId, out var r, out _) &&
+            Scalar(c, null, "SELECT image_id FROM refs WHERE driver = $d AND name = $n", ("$d", D), ("$n", r.WithDefaultTag().ToString())) is string byName)
+            return byName;
+        string prefix = refOrId.StartsWith("sha256:", StringComparison.Ordinal) ? refOrId[7..] : refOrId;
+        if (prefix.Length == 0 || prefix.Length > 64 || prefix.AsSpan().ContainsAnyExcept("0123456789abcdef")) return null;
+        var matches = new List<string>();
+        using (var cmd = Command(c, null,
+            "SELECT id FROM images WHERE driver = $d AND substr(id, 8, $n) = $p LIMIT 2", ("$d", D), ("$n", prefix.Length), ("$p", prefix)))
+        using (var rd = cmd.ExecuteReader())
+            while (rd.Read()) matches.Add(rd.GetString(0));
+        if (matches.Count > 1)
+        {
+            long n = (long)Scalar(c, null, "SELECT count(*) FROM images WHERE driver = $d AND substr(id, 8, $n) = $p",
+                ("$d", D), ("$n", prefix.Length), ("$p", prefix))!;
+            throw new AmbiguousReferenceException(refOrId, (int)n);
+        }
+        return matches.Count == 1 ? matches[0] : null;
+    }
+
+    ImageRecord? Load(SqliteConnection c, string id)
+    {
+        string? topChain, parent, created;
+        long size;
+        using (var cmd = Command(c, null, "SELECT top_chain_id, parent_id, created, size FROM images WHERE driver = $d AND id = $id", ("$d", D), ("$id", id)))
+        using (var r = cmd.ExecuteReader())
+        {
+            if (!r.Read()) return null;
+            topChain = r.IsDBNull(0) ? null : r.GetString(0);
+            parent = r.IsDBNull(1) ? null : r.GetString(1);
+            created = r.GetString(2);
+            size = r.GetInt64(3);
+        }
+        string topLayer = topChain is null ? "" :
+            (string)Scalar(c, null, "SELECT cache_id FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", topChain))!;
+        var tags = new List<string>();
+        var digests = new List<string>();
+        using (var cmd = Command(c, null, "SELECT name, kind FROM refs WHERE driver = $d AND image_id = $id ORDER BY created_at, name", ("$d", D), ("$id", id)))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read())
+                (r.GetString(1) == "tag" ? tags : digests).Add(Reference.Parse(r.GetString(0)).FamiliarString);
+        var cfg = JsonSerializer.Deserialize(Content.ReadAll(id), GraphJson.Default.ImageConfigFile)
+            ?? throw new InvalidDataException($"image config {id} is empty");
+        return new ImageRecord(id, tags, digests, ParseTime(created),
+            size, cfg.Config ?? new ImageConfig(), cfg.Architecture, cfg.Os, cfg.RootFs.DiffIds, parent, cfg.Comment, cfg.Author,
+            cfg.DockerVersion ?? "", topLayer)
+        { History = cfg.History ?? [] };
+    }
+
+    // ---- tags ---------------------------------------------------------------------------------
+
+    public void Tag(string refOrId, string newReference)
+    {
+        var r = ParseTagReference(newReference);
+        lock (_lock)
+        {
+            var img = Get(refOrId);
+            Db.Write((c, tx) => SetRef(c, tx, r, img.Id));
+        }
+    }
+
+    static Reference ParseTagReference(string s)
+    {
+        var r = Reference.Parse(s);
+        if (r.Digest is not null) throw new InvalidReferenceException("refusing to create a tag with a digest reference");
+        return r.WithDefaultTag();
+    }
+
+    void SetRef(SqliteConnection c, SqliteTransaction tx, Reference r, string imageId)
+    {
+        string now = FormatTime(DateTimeOffset.UtcNow);
+        Exec(c, tx, """
+            INSERT INTO refs(driver, name, repository, kind, image_id, created_at) VALUES($d, $n, $repo, $k, $id, $now)
+            ON CONFLICT(driver, name) DO UPDATE SET image_id = excluded.image_id, created_at = excluded.created_at
+            """, ("$d", D), ("$n", r.ToString()), ("$repo", r.Name), ("$k", r.Digest is null ? "tag" : "digest"), ("$id", imageId), ("$now", now));
+        Exec(c, tx, "UPDATE images SET last_tag_time = $now WHERE driver = $d AND id = $id", ("$d", D), ("$id", imageId), ("$now", now));
+    }
+
+    // ---- delete -------------------------------------------------------------------------------
+
+    /// <summary>Docker's <c>rmi</c> rules (moby <c>daemon/images/image_delete.go</c>); see engine-api.md §5.6.</summary>
+    public IReadOnlyList<ImageDeleteItem> Delete(string refOrId, bool force, Func<string, ImageUse> usage)
+    {
+        var records = new List<ImageDeleteItem>();
+        List<(string Driver, string CacheId, string? Blob)> doomed;
+        lock (_lock)
+        {
+            var img = Get(refOrId);
+            string shortId = img.ShortId;
+            var refs = Db.Read(c => RefsOf(c, img.Id));
+            var use = usage(img.Id);
+
+            if (!IsIdPrefix(img.Id, refOrId))
+            {
+                var named = Reference.Parse(refOrId).WithDefaultTag();
+                if (!force && IsSingleReference(refs) && use.Kind != ImageUseKind.None)
+                    throw new ConflictException(
+                        $"conflict: unable to remove repository reference \"{refOrId}\" (must force) - container {Short(use.ContainerId)} is using its referenced image {shortId}");
+                var untag = new List<Reference> { named };
+                var remaining = refs.Where(r => r.ToString() != named.ToString()).ToList();
+                // Dropping a repository's last tag also drops that repository's digest references.
+                if (named.Digest is null && !remaining.Any(r => r.Digest is null && r.Name == named.Name))
+                {
+                    untag.AddRange(remaining.Where(r => r.Name == named.Name));
+                    remaining.RemoveAll(r => r.Name == named.Name);
+                }
+                Db.Write((c, tx) => { foreach (var r in untag) RemoveRef(c, tx, r); });
+                records.AddRange(untag.Select(r => new ImageDeleteItem(r.FamiliarString, null)));
+                if (remaining.Count > 0) return records;
+            }
+            else if (refs.Count > 1 && !IsSingleReference(refs) && !force)
+                throw new ConflictException($"conflict: unable to delete {shortId} (must be forced) - image is referenced in multiple repositories");
+
+            CheckConflicts(img.Id, shortId, use, force);
+            doomed = Db.Write((c, tx) =>
+            {
+                foreach (var r in RefsOf(c, img.Id))
+                {
+                    RemoveRef(c, tx, r);
+                    records.Add(new ImageDeleteItem(r.FamiliarString, null));
+                }
+                Exec(c, tx, "DELETE FROM images WHERE driver = $d AND id = $id", ("$d", D), ("$id", img.Id));
+                records.Add(new ImageDeleteItem(null, img.Id));
+                var gone = CollectLayers(c, tx);
+                records.AddRange(gone.Select(g => new ImageDeleteItem(null, g.ChainId)));
+                return gone.Select(g => (D, g.CacheId, g.Blob)).ToList();
+            });
+            DeleteUnusedConfigBlob(img.Id);
+        }
+        RemoveLayerFiles(doomed);
+        return records;
+    }
+
+    /// <summary>
+    /// Children and running containers are hard conflicts (force can't override); stopped containers are soft.
+    /// Tags are handled by the caller (they are untagged along with the image).
+    /// </summary>
+    void CheckConflicts(string imageId, string shortId, ImageUse use, bool force)
+    {
+        bool hasChildren = Db.Read(c => Scalar(c, null, "SELECT 1 FROM images WHERE driver = $d AND parent_id = $id LIMIT 1",
+            ("$d", D), ("$id", imageId)) is not null);
+        if (hasChildren)
+            throw new ConflictException($"conflict: unable to delete {shortId} (cannot be forced) - image has dependent child images");
+        if (use.Kind == ImageUseKind.RunningContainer)
+            throw new ConflictException($"conflict: unable to delete {shortId} (cannot be forced) - image is being used by running container {Short(use.ContainerId)}");
+        if (!force && use.Kind == ImageUseKind.StoppedContainer)
+            throw new ConflictException($"conflict: unable to delete {shortId} (must be forced) - image is being used by stopped container {Short(use.ContainerId)}");
+    }
+
+    List<Reference> RefsOf(SqliteConnection c, string imageId)
+    {
+        var list = new List<Reference>();
+        using var cmd = Command(c, null, "SELECT name FROM refs WHERE driver = $d AND image_id = $id ORDER BY created_at, name", ("$d", D), ("$id", imageId));
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(Reference.Parse(r.GetString(0)));
+        return list;
+    }
+
+    void RemoveRef(SqliteConnection c, SqliteTransaction tx, Reference r) =>
+        Exec(c, tx, "DELETE FROM refs WHERE driver = $d AND name = $n", ("$d", D), ("$n", r.ToString()));
+
+    /// <summary>At most one tag, and every digest reference in that tag's repository (moby's isSingleReference).</summary>
+    static bool IsSingleReference(List<Reference> refs)
+    {
+        if (refs.Count <= 1) return refs.Count == 1;
+        var tags = refs.Where(r => r.Digest is null).ToList();
+        if (tags.Count > 1) return false;
+        var canonicalRepos = refs.Where(r => r.Digest is not null).Select(r => r.Name).ToHashSet();
+        string single = (tags.Count == 1 ? tags[0] : refs[0]).Name;
+        return canonicalRepos.Count == 1 && canonicalRepos.Contains(single);
+    }
+
+    static bool IsIdPrefix(string imageId, string s) =>
+        s.Length > 0 && (imageId.StartsWith(s, StringComparison.Ordinal) || imageId.AsSpan(7).StartsWith(s, StringComparison.Ordinal));
+
+    static string Short(string? id)
+    {
+        if (id is null) return "";
+        if (id.StartsWith("sha256:", StringComparison.Ordinal)) id = id[7..];
+        return id.Length > 12 ? id[..12] : id;
+    }
+
+    /// <summary>Deletes layer rows no image or container stands on; returns them for file removal after commit.</summary>
+    List<(string ChainId, string CacheId, string? Blob)> CollectLayers(SqliteConnection c, SqliteTransaction tx)
+    {
+        var gone = new List<(string, string, string?)>();
+        using (var cmd = Command(c, tx, """
+            WITH RECURSIVE live(chain_id) AS (
+                SELECT top_chain_id FROM images WHERE driver = $d AND top_chain_id IS NOT NULL
+                UNION SELECT parent_chain_id FROM container_layers WHERE driver = $d AND parent_chain_id IS NOT NULL
+                UNION SELECT l.parent_chain_id FROM layers l JOIN live ON l.chain_id = live.chain_id
+                      WHERE l.driver = $d AND l.parent_chain_id IS NOT NULL)
+            SELECT chain_id, cache_id, blob_digest FROM layers
+            WHERE driver = $d AND chain_id NOT IN (SELECT chain_id FROM live)
+            """, ("$d", D)))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) gone.Add((r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+        // Children before parents, so each delete keeps the parent foreign key satisfied.
+        var order = gone.Select(g => g.Item1).ToList();
+        foreach (var chain in Enumerable.Reverse(TopoOrder(c, tx, order)))
+            Exec(c, tx, "DELETE FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chain));
+        return gone;
+    }
+
+    /// <summary>Orders chain ids parents-first.</summary>
+    List<string> TopoOrder(SqliteConnection c, SqliteTransaction tx, List<string> chains)
+    {
+        var set = chains.ToHashSet();
+        var parentOf = chains.ToDictionary(ch => ch, ch => Scalar(c, tx,
+            "SELECT parent_chain_id FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", ch)) as string);
+        var result = new List<string>();
+        var seen = new HashSet<string>();
+        void Visit(string ch)
+        {
+            if (!seen.Add(ch)) return;
+            if (parentOf[ch] is { } p && set.Contains(p)) Visit(p);
+            result.Add(ch);
+        }
+        foreach (var ch in chains) Visit(ch);
+        return result;
+    }
+
+    void DeleteUnusedConfigBlob(string imageId)
+    {
+        if (Db.Read(c => Scalar(c, null, "SELECT 1 FROM images WHERE id = $id LIMIT 1", ("$id", imageId))) is null)
+            Content.Delete(imageId);
+    }
+
+    void RemoveLayerFiles(List<(string Driver, string CacheId, string? Blob)> layers)
+    {
+        foreach (var (_, cacheId, blob) in layers)
+        {
+            Driver.Remove(cacheId);
+            if (blob is not null &&
+                Db.Read(c => Scalar(c, null, "SELECT 1 FROM layers WHERE blob_digest = $b LIMIT 1", ("$b", blob))) is null)
+                Content.Delete(blob);
+        }
+    }
+
+    // ---- container layers ---------------------------------------------------------------------
+
+    public void CreateContainerLayer(string containerId, string imageId)
+    {
+        LayerIds.Check(containerId);
+        lock (_lock)
+        {
+            var img = Get(imageId);
+            var (parentChain, parentCache) = Db.Read(c =>
+            {
+                string? chain = Scalar(c, null, "SELECT top_chain_id FROM images WHERE driver = $d AND id = $id", ("$d", D), ("$id", img.Id)) as string;
+                string? cache = chain is null ? null :
+                    Scalar(c, null, "SELECT cache_id FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chain)) as string;
+                return (chain, cache);
+            });
+            if (Db.Read(c => Scalar(c, null, "SELECT 1 FROM container_layers WHERE container_id = $id", ("$id", containerId))) is not null)
+                throw new ConflictException($"container {containerId} already has a layer");
+            Driver.Create(containerId, parentCache);
+            try
+            {
+                Db.Write((c, tx) => Exec(c, tx, """
+                    INSERT INTO container_layers(container_id, driver, image_id, parent_chain_id, cache_id, created_at)
+                    VALUES($cid, $d, $img, $chain, $cache, $now)
+                    """, ("$cid", containerId), ("$d", D), ("$img", img.Id), ("$chain", parentChain), ("$cache", containerId),
+                    ("$now", FormatTime(DateTimeOffset.UtcNow))));
+            }
+            catch
+            {
+                Driver.Remove(containerId);
+                throw;
+            }
+        }
+    }
+
+    public string MountContainer(string containerId) => Driver.Mount(ContainerCacheId(containerId));
+
+    public void UnmountContainer(string containerId) => Driver.Unmount(ContainerCacheId(containerId));
+
+    public void RemoveContainerLayer(string containerId)
+    {
+        List<(string, string, string?)> doomed;
+        lock (_lock)
+        {
+            string? cache = Db.Read(c => Scalar(c, null, "SELECT cache_id FROM container_layers WHERE container_id = $id AND driver = $d",
+                ("$id", containerId), ("$d", D)) as string);
+            Driver.Remove(cache ?? LayerIds.Check(containerId));
+            doomed = Db.Write((c, tx) =>
+            {
+                Exec(c, tx, "DELETE FROM container_layers WHERE container_id = $id", ("$id", containerId));
+                return CollectLayers(c, tx).Select(g => (D, g.CacheId, g.Blob)).ToList();
+            });
+        }
+        RemoveLayerFiles(doomed);
+    }
+
+    string ContainerCacheId(string containerId) =>
+        Db.Read(c => Scalar(c, null, "SELECT cache_id FROM container_layers WHERE container_id = $id AND driver = $d",
+            ("$id", containerId), ("$d", D)) as string)
+        ?? throw new NotFoundException($"No such container: {containerId}");
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    /// <summary>Docker's not-found message, naming the reference in familiar form (<c>busybox:latest</c>).</summary>
+    static NotFoundException NoSuchImage(string refOrId) =>
+        new($"No such image: {(Reference.TryParse(refOrId, out var r, out _) ? r.WithDefaultTag().FamiliarString : refOrId)}");
+
+    static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>RFC 3339 with nanoseconds in UTC, as Docker writes <c>created</c>.</summary>
+    public static string FormatTime(DateTimeOffset t) =>
+        t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", System.Globalization.CultureInfo.InvariantCulture) + "00Z";
+
+    /// <summary>Reads <see cref="FormatTime"/>'s output (.NET parses at most 7 fractional digits).</summary>
+    static DateTimeOffset ParseTime(string s) =>
+        DateTimeOffset.ParseExact(s.Length == 30 ? s[..27] + "Z" : s, ["yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", "o"],
+            System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+
+    public void Dispose() => Db.Dispose();
+}
