@@ -1,4 +1,3 @@
-using Berth.Interop;
 using Berth.Runtime;
 
 namespace Berth.Shim;
@@ -12,16 +11,7 @@ public sealed class ShimContainer(LinuxContainer container, ContainerIo io) : IC
 
     public void Start() => container.Start();
 
-    public void Signal(int signal)
-    {
-        try
-        {
-            container.Signal(signal);
-        }
-        catch (SysException e) when (e.Errno == Errno.ESRCH)
-        {
-        }
-    }
+    public void Signal(int signal) => container.Signal(signal);
 
     public void Resize(int height, int width) => io.Resize(height, width);
 

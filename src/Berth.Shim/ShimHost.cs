@@ -41,8 +41,9 @@ public sealed class ShimHost
             var spec = Berth.Runtime.Oci.Spec.Load(Path.Combine(args.Bundle, "config.json"));
             bool tty = spec.Process?.Terminal == true;
 
+            bool logExisted = File.Exists(args.Log);
             var log = new JsonFileLogWriter(args.Log);
-            undo.Push(log.Dispose);
+            undo.Push(() => { log.Dispose(); if (!logExisted) File.Delete(args.Log); });
             var io = tty ? ContainerIo.CreatePty(args.OpenStdin, spec.Process?.ConsoleSize) : ContainerIo.CreatePipes(args.OpenStdin);
             undo.Push(io.Dispose);
 
@@ -50,7 +51,8 @@ public sealed class ShimHost
             {
                 Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = io.ForContainer, InitPath = args.InitPath,
             });
-            undo.Push(() => { container.Destroy(); container.Dispose(); });
+            // Dispose kills an init that was never started and removes its cgroup.
+            undo.Push(container.Dispose);
             io.CloseContainerEnds();
 
             WriteFile(args.StateDir, "shim.pid", Environment.ProcessId.ToString(), undo);
@@ -113,13 +115,12 @@ public sealed class ShimHost
 
         try
         {
-            _container.Destroy();
+            _container.Dispose();
         }
         catch (Exception e)
         {
             Log($"destroy failed: {e.Message}");
         }
-        _container.Dispose();
         _io.Dispose();
         _log.Dispose();
         File.Delete(_args.Socket);
