@@ -1,1 +1,5 @@
-return 0;
+using Berth.Runc;
+
+// Hot path: `berth-runc init` runs on every container start, so dispatch before anything else loads.
+if (args is ["init", ..]) return Berth.Runtime.Init.ContainerInit.Run();
+return Cli.Run(args);

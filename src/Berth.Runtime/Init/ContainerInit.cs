@@ -1,0 +1,127 @@
+using System.Text;
+using Berth.Interop;
+using Berth.Runtime.Oci;
+
+namespace Berth.Runtime.Init;
+
+/// <summary>
+/// `berth-runc init`: the stage that runs as pid 1 inside the container's namespaces. It gets its
+/// config over fd 3, builds the container, reports ready (or the error), waits for start and execs
+/// the user's process. Everything runs on the main thread because that is the thread that execs,
+/// and per-thread state (capabilities, no_new_privs, the cgroup namespace) only carries over from it.
+/// </summary>
+public static class ContainerInit
+{
+    public static int Run()
+    {
+        SyncChannel channel;
+        try { channel = new SyncChannel(SyncChannel.InitFd); }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"berth-runc init: fd {SyncChannel.InitFd} is not the sync socket ({e.Message}); this command is run by the runtime, not by hand");
+            return 1;
+        }
+        using (channel)
+        {
+            try
+            {
+                var config = channel.Receive()?.InitConfig ?? throw new RuntimeException("init: no config from the runtime");
+                var (path, argv, env) = Prepare(config);
+                channel.Send(new SyncMessage { Type = SyncMessage.Ready });
+                if (channel.Receive()?.Type != SyncMessage.Start) return 1;
+                return Exec(channel, path, argv, env);
+            }
+            catch (Exception e)
+            {
+                TrySend(channel, e is RuntimeException or SysException or SpecException ? e.Message : e.ToString());
+                return 1;
+            }
+        }
+    }
+
+    static (string Path, List<string> Argv, List<string> Env) Prepare(InitConfig config)
+    {
+        var spec = config.Spec;
+        var process = spec.Process ?? throw new RuntimeException("the spec has no process");
+        JoinCgroupNamespace(spec);
+        RootfsSetup.Prepare(config);
+        foreach (var (key, value) in spec.Linux?.Sysctl ?? [])
+            File.WriteAllText("/proc/sys/" + key.Replace('.', '/'), value);
+        if (Has(spec, "uts"))
+        {
+            if (spec.Hostname is { Length: > 0 } host) SetName(host, LibC.SetHostname, "sethostname");
+            if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
+        }
+        foreach (var r in process.Rlimits ?? []) SetRlimit(r);
+        if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
+        if (process.Terminal) LibC.Check(LibC.Ioctl(0, LibC.TIOCSCTTY, 0), "ioctl TIOCSCTTY");
+
+        Directory.CreateDirectory(process.Cwd);
+        Credentials.Apply(process);
+        Directory.SetCurrentDirectory(process.Cwd);
+        var env = process.Env ?? [];
+        var path = PathResolver.LookPath(process.Args[0], env);
+        LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
+        return (path, process.Args, env);
+    }
+
+    static bool Has(Spec spec, string ns) => spec.Linux?.Namespaces?.Any(n => n.Type == ns) == true;
+
+    // Done here, not by the parent: the namespace's root is the creator's cgroup, and only now is init in the container's.
+    static void JoinCgroupNamespace(Spec spec)
+    {
+        var ns = spec.Linux?.Namespaces?.FirstOrDefault(n => n.Type == "cgroup");
+        if (ns is null) return;
+        if (ns.Path is null) { LibC.Check(LibC.Unshare(LibC.CLONE_NEWCGROUP), "unshare", "cgroup namespace"); return; }
+        var fd = LibC.Check(LibC.Open(ns.Path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", ns.Path);
+        try { LibC.Check(LibC.Setns(fd, LibC.CLONE_NEWCGROUP), "setns", ns.Path); }
+        finally { LibC.Close(fd); }
+    }
+
+    delegate int NameSetter(ReadOnlySpan<byte> name, nint length);
+
+    static void SetName(string name, NameSetter set, string call)
+    {
+        var bytes = Encoding.UTF8.GetBytes(name);
+        LibC.Check(set(bytes, bytes.Length), call, name);
+    }
+
+    static void SetRlimit(Rlimit r)
+    {
+        var resource = Rlimit.Resources[r.Type];
+        var limit = new LibC.RLimit { Current = r.Soft, Max = r.Hard };
+        if (LibC.Prlimit(0, resource, limit, out _) == 0) return;
+        var e = SysException.FromLastError("setrlimit", r.Type);
+        if (e.Errno == Errno.EPERM && LibC.GetRlimit(resource, out var current) == 0)
+            throw new RuntimeException($"setrlimit {r.Type}: hard limit {r.Hard} is above the current hard limit {current.Max}, and raising it needs CAP_SYS_RESOURCE", e);
+        throw e;
+    }
+
+    static void SetOomScoreAdj(int adj)
+    {
+        try { File.WriteAllText("/proc/self/oom_score_adj", adj.ToString()); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var current = File.ReadAllText("/proc/self/oom_score_adj").Trim();
+            throw new RuntimeException($"set oom_score_adj to {adj} (current {current}): {e.Message}; lowering it needs CAP_SYS_RESOURCE", e);
+        }
+    }
+
+    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env)
+    {
+        // Nothing of init's may leak into the user's process; fd 3 must close so the parent sees EOF.
+        LibC.Check(LibC.CloseRange(3, uint.MaxValue, LibC.CLOSE_RANGE_CLOEXEC), "close_range");
+        var args = LibC.AllocStringArray(argv);
+        var envp = LibC.AllocStringArray(env);
+        LibC.Execve(path, args, envp);
+        var e = SysException.FromLastError("exec", $"\"{argv[0]}\"");
+        TrySend(channel, e.Message);
+        return 127;
+    }
+
+    static void TrySend(SyncChannel channel, string message)
+    {
+        try { channel.Send(new SyncMessage { Type = SyncMessage.Error, Message = message }); }
+        catch (IOException) { Console.Error.WriteLine(message); }
+    }
+}
