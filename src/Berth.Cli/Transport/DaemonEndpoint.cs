@@ -19,7 +19,9 @@ public sealed class DaemonEndpoint
     /// <summary>Socket path, host:port or file descriptor number.</summary>
     public string Address { get; }
     public string Original { get; }
-    public TlsOptions? Tls { get; init; }
+    public TlsOptions? Tls { get; private init; }
+
+    public DaemonEndpoint WithTls(TlsOptions tls) => new(Scheme, Address, Original) { Tls = tls };
 
     DaemonEndpoint(string scheme, string address, string original)
     {
