@@ -1,0 +1,94 @@
+using Berth.Cli;
+using Berth.Cli.Commands;
+
+namespace Berth.Cli.Tests;
+
+public class ArgsTests
+{
+    static readonly Flag[] RunFlags =
+    {
+        new("interactive", 'i', true), new("tty", 't', true), new("detach", 'd', true), new("env", 'e'), new("name"), new("rm", IsBool: true),
+    };
+
+    [Fact]
+    public void Run_options_stop_at_the_image_so_the_rest_is_the_command()
+    {
+        var p = ParsedArgs.Parse(RunFlags, new[] { "--rm", "busybox", "sh", "-c", "exit 3", "--name", "x" }, stopAtFirstPositional: true);
+        Assert.True(p.Bool("rm"));
+        Assert.Equal(new[] { "busybox", "sh", "-c", "exit 3", "--name", "x" }, p.Positionals);
+        Assert.False(p.Has("name"));
+    }
+
+    [Fact]
+    public void Combined_short_booleans_set_each_flag()
+    {
+        var p = ParsedArgs.Parse(RunFlags, new[] { "-itd", "img" }, true);
+        Assert.True(p.Bool("interactive"));
+        Assert.True(p.Bool("tty"));
+        Assert.True(p.Bool("detach"));
+    }
+
+    [Fact]
+    public void Repeated_env_flags_keep_every_value_in_order()
+    {
+        var p = ParsedArgs.Parse(RunFlags, new[] { "-e", "A=1", "-e", "B", "-eC=3", "img" }, true);
+        Assert.Equal(new[] { "A=1", "B", "C=3" }, p.All("env"));
+    }
+
+    [Theory]
+    [InlineData("--name=x")]
+    [InlineData("--name x")]
+    public void Long_value_flags_accept_equals_and_separate_forms(string form)
+    {
+        var p = ParsedArgs.Parse(RunFlags, form.Split(' ').Append("img").ToArray(), true);
+        Assert.Equal("x", p.Get("name"));
+    }
+
+    [Fact]
+    public void Unknown_flag_is_a_usage_error_naming_it()
+    {
+        var e = Assert.Throws<UsageException>(() => ParsedArgs.Parse(RunFlags, new[] { "--foo", "img" }, true));
+        Assert.Equal("unknown flag: --foo", e.Message);
+    }
+
+    [Fact]
+    public void Bool_flag_accepts_explicit_false()
+    {
+        var p = ParsedArgs.Parse(RunFlags, new[] { "--rm=false", "img" }, true);
+        Assert.False(p.Bool("rm"));
+    }
+
+    [Fact]
+    public void Create_body_maps_interactive_tty_and_labels_like_docker()
+    {
+        var flags = RunCommands.All().Single(c => c.Name == "run").Flags;
+        var p = ParsedArgs.Parse(flags, new[] { "-it", "--rm", "-l", "a=b", "-e", "X=1", "-w", "/w", "busybox", "sh" }, true);
+        var req = RunCommands.BuildCreateRequest(p, detach: false, (24, 80));
+        Assert.True(req.Tty && req.OpenStdin && req.AttachStdin && req.StdinOnce);
+        Assert.True(req.HostConfig!.AutoRemove);
+        Assert.Equal(new List<long> { 24, 80 }, req.HostConfig.ConsoleSize);
+        Assert.Equal("b", req.Labels!["a"]);
+        Assert.Equal(new[] { "X=1" }, req.Env);
+        Assert.Equal("/w", req.WorkingDir);
+        Assert.Equal(new[] { "sh" }, req.Cmd);
+        Assert.Equal("default", req.HostConfig.NetworkMode);
+    }
+
+    [Fact]
+    public void Publish_spec_splits_ip_host_and_container_port()
+    {
+        var (key, b) = RunCommands.ParsePublish("127.0.0.1:8080:80/udp");
+        Assert.Equal("80/udp", key);
+        Assert.Equal("127.0.0.1", b.HostIp);
+        Assert.Equal("8080", b.HostPort);
+    }
+
+    [Fact]
+    public void Image_reference_normalises_to_docker_hub_library()
+    {
+        var r = ImageRef.Parse("busybox");
+        Assert.Equal("docker.io/library/busybox", r.FullName);
+        Assert.Equal("busybox:latest", r.FamiliarString);
+        Assert.Equal("localhost:5000/app", ImageRef.Parse("localhost:5000/app:1").FullName);
+    }
+}

@@ -1,0 +1,126 @@
+using System.Net.Sockets;
+using System.Text;
+using Berth.Cli.Transport;
+
+namespace Berth.Cli.Tests;
+
+/// <summary>The HTTP client against a scripted server on a temporary unix socket.</summary>
+public sealed class TransportTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("berth-cli-test").FullName;
+    string SocketPath => Path.Combine(_dir, "s.sock");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Accepts one connection, reads the request head, runs <paramref name="serve"/>.</summary>
+    Task<string> ServeOnce(Func<Socket, Task> serve)
+    {
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+        listener.Listen(1);
+        return Task.Run(async () =>
+        {
+            using var _ = listener;
+            using var conn = await listener.AcceptAsync();
+            var head = new StringBuilder();
+            var buf = new byte[1];
+            while (!head.ToString().EndsWith("\r\n\r\n") && await conn.ReceiveAsync(buf) == 1) head.Append((char)buf[0]);
+            await serve(conn);
+            return head.ToString();
+        });
+    }
+
+    static Task Send(Socket s, string text) => s.SendAsync(Encoding.UTF8.GetBytes(text)).AsTask();
+
+    [Fact]
+    public async Task Chunked_body_is_decoded()
+    {
+        var server = ServeOnce(s => Send(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default);
+        await using var resp = await HttpWire.SendAsync(conn, new RawRequest { Method = "GET", Target = "/x" }, "h");
+        Assert.Equal("hello world", Encoding.UTF8.GetString(await resp.ReadBodyAsync()));
+        Assert.StartsWith("GET /x HTTP/1.1\r\n", await server);
+    }
+
+    [Fact]
+    public async Task Error_status_becomes_daemon_message_and_ping_negotiates_down()
+    {
+        var server = Task.Run(async () =>
+        {
+            var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+            listener.Listen(2);
+            using var _ = listener;
+            var requests = new List<string>();
+            foreach (var reply in new[]
+            {
+                "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 35\r\n\r\n{\"message\":\"No such container: x\"}\n",
+            })
+            {
+                using var conn = await listener.AcceptAsync();
+                var head = new StringBuilder();
+                var buf = new byte[1];
+                while (!head.ToString().EndsWith("\r\n\r\n") && await conn.ReceiveAsync(buf) == 1) head.Append((char)buf[0]);
+                requests.Add(head.ToString());
+                await Send(conn, reply);
+            }
+            return requests;
+        });
+        var client = new DaemonClient(DaemonEndpoint.Parse("unix://" + SocketPath));
+        var e = await Assert.ThrowsAsync<DaemonException>(() => client.GetBytesAsync("/containers/x/json"));
+        Assert.Equal("No such container: x", e.Message);
+        Assert.Equal(404, e.Status);
+        var reqs = await server;
+        Assert.StartsWith("HEAD /_ping HTTP/1.1", reqs[0]);
+        Assert.StartsWith("GET /v1.41/containers/x/json HTTP/1.1", reqs[1]);
+    }
+
+    [Fact]
+    public async Task Hijack_sends_upgrade_headers_and_keeps_bytes_after_the_101()
+    {
+        var server = ServeOnce(async s =>
+        {
+            await Send(s, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nearly");
+            var buf = new byte[16];
+            int n = await s.ReceiveAsync(buf);
+            await Send(s, "echo:" + Encoding.UTF8.GetString(buf, 0, n));
+            // Half-close from the client arrives as EOF; output still flows afterwards.
+            Assert.Equal(0, await s.ReceiveAsync(buf));
+            await Send(s, ":after-eof");
+            s.Shutdown(SocketShutdown.Both);
+        });
+        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default);
+        await using var resp = await HttpWire.SendAsync(conn, new RawRequest { Method = "POST", Target = "/attach", Hijack = true }, "h");
+        Assert.Equal(101, resp.StatusCode);
+        var stream = resp.Hijacked!;
+        await stream.WriteAsync("in"u8.ToArray());
+        await stream.CloseWriteAsync();
+        var all = new MemoryStream();
+        await stream.CopyToAsync(all);
+        Assert.Equal("earlyecho:in:after-eof", Encoding.UTF8.GetString(all.ToArray()));
+        var head = await server;
+        Assert.Contains("Connection: Upgrade\r\n", head);
+        Assert.Contains("Upgrade: tcp\r\n", head);
+    }
+
+    [Fact]
+    public async Task Unreachable_socket_reports_the_host()
+    {
+        var client = new DaemonClient(DaemonEndpoint.Parse("unix://" + SocketPath));
+        var e = await Assert.ThrowsAsync<DaemonUnreachableException>(() => client.GetBytesAsync("/info"));
+        Assert.Equal($"Cannot connect to the Berth daemon at unix://{SocketPath}. Is the daemon running?", e.Message);
+    }
+
+    [Theory]
+    [InlineData("unix:///run/x.sock", "unix", "/run/x.sock")]
+    [InlineData("tcp://127.0.0.1", "tcp", "127.0.0.1:2375")]
+    [InlineData("tcp://h:2376", "tcp", "h:2376")]
+    [InlineData("fd://3", "fd", "3")]
+    public void Host_forms_parse(string host, string scheme, string address)
+    {
+        var ep = DaemonEndpoint.Parse(host);
+        Assert.Equal(scheme, ep.Scheme);
+        Assert.Equal(address, ep.Address);
+    }
+}
