@@ -97,7 +97,7 @@ public sealed class ImageStore : IDisposable
                 hashing.Drain();
                 tee.Drain();
             }
-            catch (FormatException e)
+            catch (Exception e) when (e is FormatException or EndOfStreamException)
             {
                 throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
             }
@@ -265,7 +265,7 @@ public sealed class ImageStore : IDisposable
         {
             var img = Get(refOrId);
             string shortId = img.ShortId;
-            var refs = Db.Read(c => RefsOf(c, img.Id));
+            var refs = Db.Read(c => RefsOf(c, null, img.Id));
             var use = usage(img.Id);
 
             if (!IsIdPrefix(img.Id, refOrId))
@@ -292,7 +292,7 @@ public sealed class ImageStore : IDisposable
             CheckConflicts(img.Id, shortId, use, force);
             doomed = Db.Write((c, tx) =>
             {
-                foreach (var r in RefsOf(c, img.Id))
+                foreach (var r in RefsOf(c, tx, img.Id))
                 {
                     RemoveRef(c, tx, r);
                     records.Add(new ImageDeleteItem(r.FamiliarString, null));
@@ -325,10 +325,10 @@ public sealed class ImageStore : IDisposable
             throw new ConflictException($"conflict: unable to delete {shortId} (must be forced) - image is being used by stopped container {Short(use.ContainerId)}");
     }
 
-    List<Reference> RefsOf(SqliteConnection c, string imageId)
+    List<Reference> RefsOf(SqliteConnection c, SqliteTransaction? tx, string imageId)
     {
         var list = new List<Reference>();
-        using var cmd = Command(c, null, "SELECT name FROM refs WHERE driver = $d AND image_id = $id ORDER BY created_at, name", ("$d", D), ("$id", imageId));
+        using var cmd = Command(c, tx, "SELECT name FROM refs WHERE driver = $d AND image_id = $id ORDER BY created_at, name", ("$d", D), ("$id", imageId));
         using var r = cmd.ExecuteReader();
         while (r.Read()) list.Add(Reference.Parse(r.GetString(0)));
         return list;

@@ -1,0 +1,192 @@
+using Berth.Graph.Drivers;
+using Berth.Interop;
+
+namespace Berth.Graph.Tests;
+
+/// <summary>The behaviour every graph driver must show; one derived class per driver.</summary>
+public abstract class DriverConformanceTests : IDisposable
+{
+    protected readonly TempDir Tmp = new();
+    IGraphDriver? _driver;
+
+    protected abstract IGraphDriver CreateDriver(string dataRoot);
+
+    protected IGraphDriver Driver
+    {
+        get
+        {
+            Root.Require();
+            return _driver ??= CreateDriver(Tmp.Path);
+        }
+    }
+
+    public void Dispose() => Tmp.Dispose();
+
+    void Layer(string id, string? parent, TarBuilder? diff = null)
+    {
+        Driver.Create(id, parent);
+        if (diff is not null) Driver.ApplyDiff(id, diff.Stream());
+    }
+
+    [Fact]
+    public void Mount_is_reference_counted()
+    {
+        Layer("base", null, new TarBuilder().File("a", "A"));
+        Layer("top", "base");
+        string m1 = Driver.Mount("top");
+        string m2 = Driver.Mount("top");
+        Assert.Equal(m1, m2);
+        Driver.Unmount("top");
+        Assert.Equal("A", File.ReadAllText(Path.Combine(m1, "a")));
+        Driver.Unmount("top");
+        Driver.Unmount("top"); // one too many is harmless
+        Assert.Empty(TempDir.MountsUnder(Tmp.Path));
+    }
+
+    [Fact]
+    public void Child_layer_sees_parent_and_its_writes_stay_in_the_child()
+    {
+        Layer("base", null, new TarBuilder().Dir("etc").File("etc/hostname", "base"));
+        Layer("rw", "base");
+        string rw = Driver.Mount("rw");
+        Assert.Equal("base", File.ReadAllText(Path.Combine(rw, "etc/hostname")));
+        File.WriteAllText(Path.Combine(rw, "etc/hostname"), "changed");
+        File.WriteAllText(Path.Combine(rw, "new"), "n");
+        string b = Driver.Mount("base");
+        Assert.Equal("base", File.ReadAllText(Path.Combine(b, "etc/hostname")));
+        Assert.False(File.Exists(Path.Combine(b, "new")));
+        Driver.Unmount("base");
+        Driver.Unmount("rw");
+    }
+
+    [Fact]
+    public void ApplyDiff_applies_whiteouts_and_opaque_dirs()
+    {
+        Layer("l1", null, new TarBuilder().File("a", "A").Dir("d").File("d/x", "X").File("d/y", "Y").File("keep", "K").Dir("e").File("e/f", "F"));
+        Layer("l2", "l1", new TarBuilder().File(".wh.a", "").Dir("d").File("d/.wh..wh..opq", "").File("d/z", "Z").File("e/.wh.f", ""));
+        Layer("l3", "l2");
+        string m = Driver.Mount("l3");
+        Assert.False(File.Exists(Path.Combine(m, "a")));
+        Assert.Equal(["z"], Directory.GetFileSystemEntries(Path.Combine(m, "d")).Select(p => Path.GetFileName(p)).ToArray());
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(m, "e")));
+        Assert.Equal("K", File.ReadAllText(Path.Combine(m, "keep")));
+        Driver.Unmount("l3");
+    }
+
+    [Fact]
+    public void ApplyDiff_preserves_modes_owners_times_links_devices_and_xattrs()
+    {
+        var mtime = new DateTimeOffset(2020, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        Layer("l1", null, new TarBuilder()
+            .Dir("bin", (UnixFileMode)0x1c0, uid: 7, gid: 8, mtime: mtime)
+            .File("bin/tool", "#!/bin/sh\n", (UnixFileMode)0x9ed /* 04755 */, uid: 1000, gid: 1001, mtime: mtime,
+                pax: new() { ["SCHILY.xattr.user.origin"] = "test" })
+            .Symlink("bin/sh", "tool")
+            .HardLink("bin/tool2", "bin/tool")
+            .CharDevice("null", 1, 3)
+            .Fifo("pipe"));
+        Layer("l2", "l1");
+        string m = Driver.Mount("l2");
+        var dir = LibC.LStat(Path.Combine(m, "bin"));
+        Assert.Equal(0x1c0u, dir.Mode & 0xfffu);
+        Assert.Equal((7u, 8u), (dir.Uid, dir.Gid));
+        Assert.Equal(mtime, dir.Mtime.ToDateTimeOffset());
+        var tool = LibC.LStat(Path.Combine(m, "bin/tool"));
+        Assert.Equal(0x9edu, tool.Mode & 0xfffu);
+        Assert.Equal((1000u, 1001u), (tool.Uid, tool.Gid));
+        Assert.Equal(mtime, tool.Mtime.ToDateTimeOffset());
+        Assert.Equal("test"u8.ToArray(), FileMeta.GetXattr(Path.Combine(m, "bin/tool"), "user.origin"));
+        Assert.Equal("tool", new FileInfo(Path.Combine(m, "bin/sh")).LinkTarget);
+        var tool2 = LibC.LStat(Path.Combine(m, "bin/tool2"));
+        Assert.Equal(tool.Ino, tool2.Ino);
+        Assert.Equal(2u, tool2.Nlink);
+        var dev = LibC.LStat(Path.Combine(m, "null"));
+        Assert.Equal(LibC.S_IFCHR, dev.FileType);
+        Assert.Equal((1u, 3u), (dev.RdevMajor, dev.RdevMinor));
+        Assert.Equal(LibC.S_IFIFO, LibC.LStat(Path.Combine(m, "pipe")).FileType);
+        Driver.Unmount("l2");
+    }
+
+    [Fact]
+    public void ApplyDiff_returns_bytes_of_file_content()
+    {
+        Driver.Create("l1", null);
+        long n = Driver.ApplyDiff("l1", new TarBuilder().File("a", "12345").Dir("d").File("d/b", "678").Symlink("s", "a").Stream());
+        Assert.Equal(8, n);
+    }
+
+    [Fact]
+    public void Remove_unmounts_and_deletes_and_is_idempotent()
+    {
+        Layer("base", null, new TarBuilder().File("a", "A"));
+        Layer("top", "base");
+        Driver.Mount("top");
+        Driver.Remove("top");
+        Assert.False(Driver.Exists("top"));
+        Assert.Empty(TempDir.MountsUnder(Tmp.Path));
+        Driver.Remove("top");
+        Assert.True(Driver.Exists("base"));
+        Assert.Equal(["base"], Driver.List());
+    }
+
+    [Fact]
+    public void Deep_layer_chains_mount_with_every_layer_visible()
+    {
+        Layer("l0", null, new TarBuilder().File("f0", "0"));
+        for (int i = 1; i < 60; i++)
+            Layer($"l{i}", $"l{i - 1}", new TarBuilder().File($"f{i}", i.ToString()));
+        string m = Driver.Mount("l59");
+        for (int i = 0; i < 60; i++) Assert.Equal(i.ToString(), File.ReadAllText(Path.Combine(m, $"f{i}")));
+        Driver.Unmount("l59");
+    }
+
+    [Fact]
+    public void Create_rejects_missing_parent_and_duplicate_id()
+    {
+        Assert.Throws<NotFoundException>(() => Driver.Create("x", "nope"));
+        Driver.Create("y", null);
+        Assert.Throws<InvalidOperationException>(() => Driver.Create("y", null));
+        Assert.Throws<ArgumentException>(() => Driver.Create("../evil", null));
+    }
+}
+
+public sealed class VfsDriverTests : DriverConformanceTests
+{
+    protected override IGraphDriver CreateDriver(string dataRoot) => new VfsDriver(dataRoot);
+}
+
+public sealed class Overlay2DriverTests : DriverConformanceTests
+{
+    protected override IGraphDriver CreateDriver(string dataRoot)
+    {
+        if (!Overlay2Driver.Probe(dataRoot, out var reason)) Assert.Skip($"overlayfs unavailable here: {reason}");
+        return new Overlay2Driver(dataRoot);
+    }
+
+    [Fact]
+    public void Whiteouts_are_stored_in_overlay_native_form()
+    {
+        Driver.Create("l1", null);
+        Driver.Create("l2", "l1");
+        Driver.ApplyDiff("l2", new TarBuilder().File(".wh.gone", "").Dir("d").File("d/.wh..wh..opq", "").Stream());
+        string diff = Path.Combine(Tmp.Path, "overlay2", "l2", "diff");
+        var st = LibC.LStat(Path.Combine(diff, "gone"));
+        Assert.Equal((LibC.S_IFCHR, 0u, 0u), (st.FileType, st.RdevMajor, st.RdevMinor));
+        Assert.Equal("y"u8.ToArray(), FileMeta.GetXattr(Path.Combine(diff, "d"), "trusted.overlay.opaque"));
+    }
+
+    [Fact]
+    public void Unmount_after_restart_unmounts_an_overlay_left_mounted()
+    {
+        Driver.Create("l1", null);
+        Driver.Create("l2", "l1");
+        string merged = Driver.Mount("l2");
+        var restarted = new Overlay2Driver(Tmp.Path);
+        Assert.Equal(merged, restarted.Mount("l2")); // adopts the existing mount
+        restarted.Unmount("l2");
+        Assert.Empty(TempDir.MountsUnder(Tmp.Path));
+        restarted.Mount("l2");
+        new Overlay2Driver(Tmp.Path).Remove("l2");
+        Assert.Empty(TempDir.MountsUnder(Tmp.Path));
+    }
+}

@@ -1,0 +1,95 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text;
+
+namespace Berth.Graph.Tests;
+
+/// <summary>A temp directory that, on dispose, unmounts anything a test left mounted under it and deletes it.</summary>
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("berth-graph-").FullName;
+
+    public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
+
+    public void Dispose()
+    {
+        foreach (var mount in MountsUnder(Path).OrderByDescending(m => m.Length))
+            Berth.Interop.LibC.Umount2(mount, Berth.Interop.LibC.MNT_DETACH);
+        Directory.Delete(Path, recursive: true);
+    }
+
+    public static IReadOnlyList<string> MountsUnder(string dir) =>
+        File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+            .Where(m => m.StartsWith(dir + "/", StringComparison.Ordinal)).ToList();
+}
+
+public static class Root
+{
+    public static void Require()
+    {
+        if (!Environment.IsPrivilegedProcess) Assert.Skip("needs root (chown, mknod, mount)");
+    }
+}
+
+/// <summary>Builds layer tars in memory (PAX format, as Docker writes them).</summary>
+public sealed class TarBuilder
+{
+    readonly MemoryStream _ms = new();
+    readonly TarWriter _w;
+    public static readonly DateTimeOffset DefaultTime = new(2024, 5, 1, 10, 0, 0, TimeSpan.Zero);
+
+    public TarBuilder() => _w = new TarWriter(_ms, TarEntryFormat.Pax, leaveOpen: true);
+
+    public TarBuilder Dir(string name, UnixFileMode mode = (UnixFileMode)0x1ed, int uid = 0, int gid = 0, DateTimeOffset? mtime = null) =>
+        Add(new PaxTarEntry(TarEntryType.Directory, name) { Mode = mode, Uid = uid, Gid = gid, ModificationTime = mtime ?? DefaultTime });
+
+    public TarBuilder File(string name, string content, UnixFileMode mode = (UnixFileMode)0x1a4, int uid = 0, int gid = 0,
+        DateTimeOffset? mtime = null, Dictionary<string, string>? pax = null)
+    {
+        var e = new PaxTarEntry(TarEntryType.RegularFile, name, pax ?? [])
+        {
+            Mode = mode, Uid = uid, Gid = gid, ModificationTime = mtime ?? DefaultTime,
+            DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)),
+        };
+        return Add(e);
+    }
+
+    public TarBuilder Symlink(string name, string target) =>
+        Add(new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = target, ModificationTime = DefaultTime, Mode = (UnixFileMode)0x1ff });
+
+    public TarBuilder HardLink(string name, string target) =>
+        Add(new PaxTarEntry(TarEntryType.HardLink, name) { LinkName = target, ModificationTime = DefaultTime });
+
+    public TarBuilder CharDevice(string name, int major, int minor) =>
+        Add(new PaxTarEntry(TarEntryType.CharacterDevice, name) { DeviceMajor = major, DeviceMinor = minor, Mode = (UnixFileMode)0x1b6, ModificationTime = DefaultTime });
+
+    public TarBuilder Fifo(string name) =>
+        Add(new PaxTarEntry(TarEntryType.Fifo, name) { Mode = (UnixFileMode)0x1a4, ModificationTime = DefaultTime });
+
+    TarBuilder Add(TarEntry e)
+    {
+        _w.WriteEntry(e);
+        return this;
+    }
+
+    public byte[] Bytes()
+    {
+        _w.Dispose();
+        return _ms.ToArray();
+    }
+
+    public MemoryStream Stream() => new(Bytes());
+
+    public static byte[] Gzip(byte[] data)
+    {
+        var ms = new MemoryStream();
+        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) gz.Write(data);
+        return ms.ToArray();
+    }
+
+    public static byte[] Zstd(byte[] data)
+    {
+        using var c = new ZstdSharp.Compressor();
+        return c.Wrap(data).ToArray();
+    }
+}
