@@ -91,7 +91,8 @@ static class Cli
         var spec = Berth.Runtime.Oci.Spec.Load(Path.Combine(bundle, "config.json"));
         if (spec.Process?.Terminal == true) return Fail("process.terminal is true, but berth-runc run has no terminal proxy yet; set it to false");
 
-        using var container = LinuxContainer.Create(new CreateOptions
+        // Not disposed on the detached path: the container outlives this process, and `delete` cleans up.
+        var container = LinuxContainer.Create(new CreateOptions
         {
             Id = id, BundleDir = bundle, Spec = spec, Stdio = new ContainerStdio(0, 1, 2),
             InitPath = Environment.ProcessPath,
@@ -102,11 +103,15 @@ static class Cli
             Rootfs = Path.GetFullPath(spec.Root!.Path, bundle), Created = DateTimeOffset.UtcNow,
             CgroupsPath = spec.Linux?.CgroupsPath, StartTime = StateStore.StartTimeOf(container.Pid) ?? 0,
         };
-        store.Save(state);
-        if (pidFile is not null) File.WriteAllText(pidFile, container.Pid.ToString());
-        try { container.Start(); }
+        try
+        {
+            store.Save(state);
+            if (pidFile is not null) File.WriteAllText(pidFile, container.Pid.ToString());
+            container.Start();
+        }
         catch
         {
+            container.Dispose();
             store.Remove(id);
             throw;
         }
@@ -118,7 +123,7 @@ static class Cli
             .ToList();
         var code = container.WaitForExit();
         forwards.ForEach(r => r.Dispose());
-        container.Destroy();
+        container.Dispose();
         store.Remove(id);
         return code;
     }

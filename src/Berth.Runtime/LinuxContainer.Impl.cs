@@ -34,6 +34,8 @@ public sealed partial class LinuxContainer
         if (!Directory.Exists(rootfs)) throw new RuntimeException($"rootfs {rootfs} does not exist");
         var initPath = o.InitPath ?? Path.Combine(AppContext.BaseDirectory, "berth-runc");
         if (!File.Exists(initPath)) throw new RuntimeException($"init binary {initPath} not found");
+        // A JIT build loads assemblies lazily from the host's disk, which init can no longer see after pivot_root.
+        if (File.Exists(initPath + ".dll")) throw new RuntimeException($"init binary {initPath} is not NativeAOT-published; publish berth-runc with -r linux-x64");
 
         ICgroupManager? cgroup = null;
         SyncChannel? channel = null;
@@ -74,7 +76,9 @@ public sealed partial class LinuxContainer
         channel.Send(new SyncMessage { Type = SyncMessage.Start });
         var reply = channel.Receive();
         channel.Dispose();
-        if (reply is not null) throw new RuntimeException(reply.Message ?? "exec failed");
+        if (reply is null) return;
+        lock (waitLock) exitCode ??= Reap(Pid);
+        throw new RuntimeException(reply.Message ?? "exec failed");
     }
 
     public int WaitForExit()

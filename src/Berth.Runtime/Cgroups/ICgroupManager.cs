@@ -53,6 +53,7 @@ public static class CgroupManager
         {
             try { if (Directory.Exists(dir)) Directory.Delete(dir); return; }
             catch (IOException) when (attempt < 50) { Thread.Sleep(10); }
+            catch (IOException e) { throw new RuntimeException($"remove cgroup {dir}: {e.Message}", e); }
         }
     }
 }

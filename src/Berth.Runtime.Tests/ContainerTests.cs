@@ -1,0 +1,174 @@
+using Berth.Interop;
+using Berth.Runtime.Cgroups;
+using Berth.Runtime.Oci;
+using Microsoft.Win32.SafeHandles;
+using Xunit;
+
+namespace Berth.Runtime.Tests;
+
+/// <summary>
+/// Real containers from a busybox rootfs, through the LinuxContainer API and the NativeAOT
+/// berth-runc init. Needs root and a published berth-runc (BERTH_RUNC_PATH, or
+/// artifacts/pub/berth-runc at the repository root).
+/// </summary>
+public sealed class ContainerTests : IDisposable
+{
+    static readonly string[] Applets = ["sh", "echo", "ls", "cat", "true", "sleep", "hostname", "id", "pwd", "test"];
+
+    readonly DirectoryInfo bundle = Directory.CreateTempSubdirectory("berth-runtime-test-");
+    readonly string initPath;
+
+    public ContainerTests()
+    {
+        if (Environment.UserName != "root") Assert.Skip("needs root to create namespaces and mounts");
+        if (!File.Exists("/bin/busybox")) Assert.Skip("needs /bin/busybox (busybox-static) for the test rootfs");
+        initPath = FindInit() ?? SkipNoInit();
+        var bin = Path.Combine(bundle.FullName, "rootfs/bin");
+        Directory.CreateDirectory(bin);
+        File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
+        foreach (var applet in Applets) File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
+        foreach (var dir in new[] { "proc", "sys", "dev", "tmp" }) Directory.CreateDirectory(Path.Combine(bundle.FullName, "rootfs", dir));
+    }
+
+    static string SkipNoInit()
+    {
+        Assert.Skip("berth-runc (NativeAOT) not found: set BERTH_RUNC_PATH or run `dotnet publish src/Berth.Runc -c Release -r linux-x64 -o artifacts/pub`");
+        return "";
+    }
+
+    static string? FindInit()
+    {
+        if (Environment.GetEnvironmentVariable("BERTH_RUNC_PATH") is { Length: > 0 } fromEnv) return File.Exists(fromEnv) ? fromEnv : null;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Berth.slnx")))
+                return File.Exists(Path.Combine(dir.FullName, "artifacts/pub/berth-runc")) ? Path.Combine(dir.FullName, "artifacts/pub/berth-runc") : null;
+        return null;
+    }
+
+    public void Dispose()
+    {
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(bundle.FullName));
+        bundle.Delete(recursive: true);
+    }
+
+    Spec SpecFor(params string[] args)
+    {
+        var spec = DefaultSpec.Create(args);
+        spec.Hostname = "berth-test";
+        return spec;
+    }
+
+    LinuxContainer Create(Spec spec, int stdout = -1) => LinuxContainer.Create(new CreateOptions
+    {
+        Id = "test", BundleDir = bundle.FullName, Spec = spec, InitPath = initPath, Stdio = new ContainerStdio(-1, stdout, stdout),
+    });
+
+    /// <summary>Runs the container to completion; returns its exit code and what it wrote to stdout and stderr.</summary>
+    (int ExitCode, string Output) Run(Spec spec)
+    {
+        var (read, write) = LibC.Pipe();
+        using var reader = new StreamReader(new FileStream(new SafeFileHandle(read, ownsHandle: true), FileAccess.Read));
+        LinuxContainer container;
+        try { container = Create(spec, write); }
+        finally { LibC.Close(write); }
+        using (container)
+        {
+            var output = reader.ReadToEndAsync(TestContext.Current.CancellationToken);
+            container.Start();
+            var code = container.WaitForExit();
+            container.Destroy();
+            return (code, output.Result);
+        }
+    }
+
+    [Fact]
+    public void Exit_code_of_the_process_is_returned()
+    {
+        Assert.Equal(3, Run(SpecFor("sh", "-c", "exit 3")).ExitCode);
+    }
+
+    [Fact]
+    public void Process_is_pid_1_with_the_spec_hostname_and_proc_mounted()
+    {
+        var (code, output) = Run(SpecFor("sh", "-c", "echo $$; hostname; test -e /proc/self/status && echo proc"));
+        Assert.Equal(0, code);
+        Assert.Equal("1\nberth-test\nproc\n", output);
+    }
+
+    [Fact]
+    public void Cwd_and_user_come_from_the_spec()
+    {
+        var spec = SpecFor("sh", "-c", "id -u; id -g; pwd");
+        spec.Process!.User = new User { Uid = 1000, Gid = 1001 };
+        spec.Process.Cwd = "/tmp/work";
+        Assert.Equal("1000\n1001\n/tmp/work\n", Run(spec).Output);
+    }
+
+    [Fact]
+    public void Missing_command_fails_at_create_with_runcs_message()
+    {
+        var e = Assert.Throws<RuntimeException>(() => Create(SpecFor("berth-no-such-command")));
+        Assert.Equal("exec: \"berth-no-such-command\": executable file not found in $PATH", e.Message);
+    }
+
+    [Fact]
+    public void Rlimit_above_the_hard_limit_fails_naming_the_limit()
+    {
+        LibC.GetRlimit(7, out var nofile);
+        if (nofile.Max == ulong.MaxValue) Assert.Skip("RLIMIT_NOFILE has no hard limit here");
+        var spec = SpecFor("true");
+        spec.Process!.Rlimits = [new Rlimit { Type = "RLIMIT_NOFILE", Soft = nofile.Max + 1, Hard = nofile.Max + 1 }];
+        var caps = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapEff:"));
+        if ((Convert.ToUInt64(caps[7..].Trim(), 16) & (1UL << 24)) != 0) Assert.Skip("this process has CAP_SYS_RESOURCE, so the limit can be raised");
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Contains("RLIMIT_NOFILE", e.Message);
+    }
+
+    [Fact]
+    public void Killed_container_exits_with_128_plus_the_signal()
+    {
+        using var container = Create(SpecFor("sleep", "100"));
+        container.Start();
+        container.Signal(9);
+        Assert.Equal(137, container.WaitForExit());
+        container.Destroy();
+        container.Signal(9);
+    }
+
+    [Fact]
+    public void Cgroup_gets_the_limits_and_is_removed_by_destroy()
+    {
+        if (CgroupManager.IsUnified(CgroupManager.DefaultRoot) || !Directory.Exists("/sys/fs/cgroup/memory"))
+            Assert.Skip("needs the v1 memory controller at /sys/fs/cgroup/memory");
+        var name = "berth-runtime-test-" + Guid.NewGuid().ToString("N")[..8];
+        var spec = SpecFor("sh", "-c", "cat /proc/self/cgroup");
+        spec.Linux!.CgroupsPath = "/" + name;
+        spec.Linux.Resources = new LinuxResources { Memory = new LinuxMemory { Limit = 64 << 20 }, Pids = new LinuxPids { Limit = 50 } };
+        var (read, write) = LibC.Pipe();
+        using var reader = new StreamReader(new FileStream(new SafeFileHandle(read, ownsHandle: true), FileAccess.Read));
+        LinuxContainer container;
+        try { container = Create(spec, write); }
+        finally { LibC.Close(write); }
+        using (container)
+        {
+            Assert.Equal((64 << 20).ToString(), File.ReadAllText($"/sys/fs/cgroup/memory/{name}/memory.limit_in_bytes").Trim());
+            container.Start();
+            Assert.Contains($"memory:/{name}", reader.ReadToEnd());
+            Assert.Equal(0, container.WaitForExit());
+            container.Destroy();
+        }
+        Assert.DoesNotContain(Directory.EnumerateDirectories("/sys/fs/cgroup", name, SearchOption.AllDirectories), _ => true);
+    }
+
+    [Fact]
+    public void Failed_create_leaves_no_cgroup_or_process_behind()
+    {
+        if (!Directory.Exists("/sys/fs/cgroup/pids")) Assert.Skip("needs the v1 pids controller");
+        var name = "berth-runtime-test-" + Guid.NewGuid().ToString("N")[..8];
+        var spec = SpecFor("berth-no-such-command");
+        spec.Linux!.CgroupsPath = "/" + name;
+        Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.False(Directory.Exists($"/sys/fs/cgroup/pids/{name}"));
+        Assert.Equal(-1, LibC.WaitPid(-1, out _, LibC.WNOHANG));
+    }
+}
