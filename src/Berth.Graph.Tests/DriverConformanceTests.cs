@@ -176,6 +176,20 @@ public sealed class Overlay2DriverTests : DriverConformanceTests
     }
 
     [Fact]
+    public void Metadata_names_the_overlay_directories()
+    {
+        Driver.Create("l1", null);
+        Driver.Create("l2", "l1");
+        Driver.Create("l3", "l2");
+        var md = Driver.Metadata("l3");
+        string home = Path.Combine(Tmp.Path, "overlay2");
+        Assert.Equal($"{home}/l2/diff:{home}/l1/diff", md["LowerDir"]);
+        Assert.Equal($"{home}/l3/diff", md["UpperDir"]);
+        Assert.Equal($"{home}/l3/merged", md["MergedDir"]);
+        Assert.Equal($"{home}/l3/work", md["WorkDir"]);
+    }
+
+    [Fact]
     public void Unmount_after_restart_unmounts_an_overlay_left_mounted()
     {
         Driver.Create("l1", null);

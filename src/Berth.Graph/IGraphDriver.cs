@@ -32,6 +32,9 @@ public interface IGraphDriver
     /// <summary>Key/value pairs for <c>docker info</c>'s DriverStatus.</summary>
     IReadOnlyList<KeyValuePair<string, string>> Status { get; }
 
+    /// <summary>Paths for <c>docker inspect</c>'s GraphDriver.Data (overlay2: LowerDir, UpperDir, WorkDir, MergedDir).</summary>
+    IReadOnlyDictionary<string, string> Metadata(string id);
+
     /// <summary>Ids of all layers the driver holds (used to sweep layers a crash left unrecorded).</summary>
     IReadOnlyList<string> List();
 }

@@ -5,6 +5,11 @@ public static class GraphDrivers
 {
     public static IReadOnlyList<string> Names { get; } = ["overlay2", "vfs"];
 
+    /// <summary><c>BERTH_DRIVER</c>, else Docker's <c>DOCKER_DRIVER</c>; null when neither is set.</summary>
+    public static string? NameFromEnvironment() =>
+        Environment.GetEnvironmentVariable("BERTH_DRIVER") is { Length: > 0 } b ? b
+        : Environment.GetEnvironmentVariable("DOCKER_DRIVER") is { Length: > 0 } d ? d : null;
+
     /// <summary>
     /// <paramref name="name"/> null picks overlay2 when overlayfs works on <paramref name="dataRoot"/>, else vfs.
     /// An unknown name, or overlay2 where it can't work, is an <see cref="ArgumentException"/>.

@@ -129,6 +129,9 @@ internal static class LayerTar
                 string name = key[XattrPaxPrefix.Length..];
                 // A layer must not steer overlayfs (redirects, opaque flags) through crafted xattrs.
                 if (name.StartsWith("trusted.overlay.", StringComparison.Ordinal)) continue;
+                // TarReader hands PAX values over as UTF-8 text; a binary value (security.capability) arrives
+                // mangled, and writing the mangled bytes would be worse than leaving the attribute off.
+                if (value.Contains('\uFFFD')) continue;
                 FileMeta.SetXattr(path, name, Encoding.UTF8.GetBytes(value));
             }
             if (pax.ExtendedAttributes.TryGetValue("atime", out var at) && ParsePaxTime(at) is { } a) atime = a;

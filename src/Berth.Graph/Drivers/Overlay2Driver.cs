@@ -161,6 +161,22 @@ public sealed class Overlay2Driver : IGraphDriver
     public long ApplyDiff(string id, Stream layerTar) =>
         LayerTar.Apply(Path.Combine(Dir(id), "diff"), layerTar, WhiteoutMode.Overlay);
 
+    public IReadOnlyDictionary<string, string> Metadata(string id)
+    {
+        string dir = Dir(id);
+        if (!Directory.Exists(dir)) throw new NotFoundException($"layer {id} does not exist");
+        var data = new Dictionary<string, string> { ["UpperDir"] = Path.Combine(dir, "diff") };
+        string lowerFile = Path.Combine(dir, "lower");
+        if (File.Exists(lowerFile))
+        {
+            data["LowerDir"] = string.Join(':', File.ReadAllText(lowerFile).Trim().Split(':')
+                .Select(l => Path.GetFullPath(Path.Combine(_home, "l", new FileInfo(Path.Combine(_home, l)).LinkTarget!))));
+            data["MergedDir"] = Path.Combine(dir, "merged");
+            data["WorkDir"] = Path.Combine(dir, "work");
+        }
+        return data;
+    }
+
     public IReadOnlyList<string> List() =>
         Directory.EnumerateDirectories(_home).Select(Path.GetFileName).Where(n => n is not ("l" or "check")).ToList()!;
 

@@ -61,5 +61,7 @@ public sealed class VfsDriver : IGraphDriver
 
     public long ApplyDiff(string id, Stream layerTar) => LayerTar.Apply(Dir(id), layerTar, WhiteoutMode.Delete);
 
+    public IReadOnlyDictionary<string, string> Metadata(string id) => new Dictionary<string, string>();
+
     public IReadOnlyList<string> List() => Directory.EnumerateDirectories(_dirs).Select(Path.GetFileName).ToList()!;
 }
