@@ -1,4 +1,5 @@
 using Berth.Interop;
+using Berth.Runtime.Oci;
 using Berth.Runtime;
 using Berth.Shim.Client;
 using Microsoft.Win32.SafeHandles;
@@ -14,6 +15,7 @@ public sealed class ContainerIo : IDisposable
 {
     readonly List<int> _containerEnds = [];
     readonly List<(Stream Source, StdStream Stream)> _outputs = [];
+    SafeFileHandle? _master;
 
     public ContainerStdio ForContainer { get; private set; } = new(-1, -1, -1);
     public bool Tty { get; private set; }
@@ -48,12 +50,41 @@ public sealed class ContainerIo : IDisposable
         }
     }
 
-    public static ContainerIo CreatePty(bool openStdin, Berth.Runtime.Oci.Box? size) =>
-        throw new NotSupportedException("terminal containers need the runtime's Pty");
+    /// <summary>
+    /// A pty: the slave becomes the container's stdin, stdout and stderr; the master carries output (as
+    /// stdout) and, when <paramref name="openStdin"/>, input.
+    /// </summary>
+    public static ContainerIo CreatePty(bool openStdin, Box? size)
+    {
+        var (master, slave) = Pty.Open();
+        var io = new ContainerIo { Tty = true, _master = master };
+        try
+        {
+            int slaveFd = (int)slave.DangerousGetHandle();
+            // Ownership of the slave fd passes to _containerEnds; the SafeFileHandle must not close it too.
+            slave.SetHandleAsInvalid();
+            io._containerEnds.Add(slaveFd);
+            io.ForContainer = new ContainerStdio(slaveFd, slaveFd, slaveFd);
+            if (size is { Height: > 0, Width: > 0 }) io.Resize((int)size.Height, (int)size.Width);
+            // Separate fds for reading and writing so the output pump and stdin writers never share a stream.
+            io._outputs.Add((Open(Duplicate(master), FileAccess.Read), StdStream.Stdout));
+            if (openStdin) io.Stdin = Open(Duplicate(master), FileAccess.Write);
+            return io;
+        }
+        catch
+        {
+            io.Dispose();
+            throw;
+        }
+    }
+
+    static int Duplicate(SafeFileHandle fd) =>
+        LibC.Check(LibC.Fcntl((int)fd.DangerousGetHandle(), LibC.F_DUPFD_CLOEXEC, 0), "fcntl F_DUPFD_CLOEXEC");
 
     public void Resize(int height, int width)
     {
-        if (!Tty) throw new InvalidOperationException("container has no terminal");
+        if (_master is null) throw new InvalidOperationException("container has no terminal");
+        Pty.Resize(_master, checked((ushort)height), checked((ushort)width));
     }
 
     int AddOutput(StdStream stream)
@@ -85,5 +116,6 @@ public sealed class ContainerIo : IDisposable
         CloseContainerEnds();
         CloseStdin();
         foreach (var (source, _) in _outputs) source.Dispose();
+        _master?.Dispose();
     }
 }
