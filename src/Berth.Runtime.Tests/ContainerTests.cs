@@ -125,6 +125,40 @@ public sealed class ContainerTests : IDisposable
     }
 
     [Fact]
+    public void Terminal_process_gets_the_pty_as_its_controlling_terminal()
+    {
+        var spec = SpecFor("sh", "-c", "test -t 0 && test -t 1 && echo tty; : < /dev/tty && echo ctty");
+        spec.Process!.Terminal = true;
+        var (master, slave) = Pty.Open();
+        using (master)
+        {
+            Pty.Resize(master, 40, 120);
+            LinuxContainer container;
+            using (slave)
+            {
+                var fd = (int)slave.DangerousGetHandle();
+                container = LinuxContainer.Create(new CreateOptions
+                {
+                    Id = "tty", BundleDir = bundle.FullName, Spec = spec, InitPath = initPath, Stdio = new ContainerStdio(fd, fd, fd),
+                });
+            }
+            using (container)
+            {
+                container.Start();
+                var output = new MemoryStream();
+                using var stream = new FileStream(master, FileAccess.Read, 1);
+                var buffer = new byte[256];
+                // The master reads EIO once the last slave fd closes.
+                try { for (int n; (n = stream.Read(buffer)) > 0;) output.Write(buffer, 0, n); }
+                catch (IOException) { }
+                Assert.Equal(0, container.WaitForExit());
+                Assert.Equal("tty\r\nctty\r\n", System.Text.Encoding.UTF8.GetString(output.ToArray()));
+                container.Destroy();
+            }
+        }
+    }
+
+    [Fact]
     public void Killed_container_exits_with_128_plus_the_signal()
     {
         using var container = Create(SpecFor("sleep", "100"));

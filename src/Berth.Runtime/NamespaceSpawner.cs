@@ -19,7 +19,6 @@ static class NamespaceSpawner
         foreach (var ns in namespaces)
         {
             if (ns.Type == "user") throw new RuntimeException("user namespaces are not supported yet (they need a single-threaded pre-main stage)");
-            if (ns.Type == "mount" && ns.Path is not null) throw new RuntimeException($"joining a mount namespace ({ns.Path}) is not supported yet");
         }
 
         var pid = 0;
@@ -37,6 +36,9 @@ static class NamespaceSpawner
 
     static int SpawnOnThisThread(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd)
     {
+        // setns into a mount namespace needs a caller whose fs_struct (root, cwd) isn't shared; the
+        // thread's is shared with the rest of the process until it unshares CLONE_FS.
+        if (namespaces.Any(n => n.Type == "mount" && n.Path is not null)) LibC.Check(LibC.Unshare(LibC.CLONE_FS), "unshare", "CLONE_FS");
         var unshareFlags = 0;
         foreach (var ns in namespaces)
         {
