@@ -108,6 +108,21 @@ public abstract class DriverConformanceTests : IDisposable
     }
 
     [Fact]
+    public void ApplyDiff_keeps_binary_xattr_values_byte_for_byte()
+    {
+        // TarWriter only writes text values, so write a placeholder and patch in non-UTF-8 bytes.
+        var tar = new TarBuilder().File("f", "x", pax: new() { ["SCHILY.xattr.user.bin"] = "QQQQ" }).Bytes();
+        int at = tar.AsSpan().IndexOf("QQQQ"u8);
+        byte[] value = [0xff, 0x00, 0x80, 0x01];
+        value.CopyTo(tar, at);
+        Driver.Create("l1", null);
+        Driver.ApplyDiff("l1", new MemoryStream(tar));
+        string m = Driver.Mount("l1");
+        Assert.Equal(value, FileMeta.GetXattr(Path.Combine(m, "f"), "user.bin"));
+        Driver.Unmount("l1");
+    }
+
+    [Fact]
     public void ApplyDiff_returns_bytes_of_file_content()
     {
         Driver.Create("l1", null);

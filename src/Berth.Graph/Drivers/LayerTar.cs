@@ -31,14 +31,15 @@ internal static class LayerTar
         long size = 0;
         var dirTimes = new List<(string Path, DateTimeOffset Atime, DateTimeOffset Mtime)>();
         var unpacked = new HashSet<string>(StringComparer.Ordinal);
-        using var reader = new TarReader(tar, leaveOpen: true);
+        var tap = new PaxXattrTap(tar);
+        using var reader = new TarReader(tap, leaveOpen: true);
         while (reader.GetNextEntry() is { } entry)
         {
             var parts = CleanPath(entry.Name, entry.Name);
             if (parts.Count == 0)
             {
                 if (entry.EntryType == TarEntryType.Directory)
-                    ApplyMeta(layerDir, entry, dirTimes);
+                    ApplyMeta(layerDir, entry, tap.Take(entry.Name), dirTimes);
                 continue;
             }
             string baseName = parts[^1];
@@ -93,6 +94,7 @@ internal static class LayerTar
                     break;
                 case TarEntryType.HardLink:
                     FileMeta.Link(ResolveHardlinkSource(layerDir, entry.LinkName, entry.Name), target);
+                    tap.Take(entry.Name);
                     unpacked.Add(rel);
                     continue; // a hard link shares its source's metadata; setting it again would alter the source
                 case TarEntryType.CharacterDevice:
@@ -107,7 +109,7 @@ internal static class LayerTar
                 default:
                     throw new InvalidDataException($"unsupported tar entry type {entry.EntryType} for {entry.Name}");
             }
-            ApplyMeta(target, entry, dirTimes);
+            ApplyMeta(target, entry, tap.Take(entry.Name), dirTimes);
             unpacked.Add(rel);
         }
         // Children change their directory's mtime, so directories get theirs last, deepest first.
@@ -116,23 +118,24 @@ internal static class LayerTar
         return size;
     }
 
-    static void ApplyMeta(string path, TarEntry entry, List<(string, DateTimeOffset, DateTimeOffset)> dirTimes)
+    static void ApplyMeta(string path, TarEntry entry, Dictionary<string, byte[]>? rawXattrs,
+        List<(string, DateTimeOffset, DateTimeOffset)> dirTimes)
     {
         FileMeta.Chown(path, entry.Uid, entry.Gid);
         if (entry.EntryType != TarEntryType.SymbolicLink) FileMeta.Chmod(path, (uint)entry.Mode);
         var atime = entry.ModificationTime;
         if (entry is PaxTarEntry pax)
         {
-            foreach (var (key, value) in pax.ExtendedAttributes)
+            foreach (var (key, text) in pax.ExtendedAttributes)
             {
                 if (!key.StartsWith(XattrPaxPrefix, StringComparison.Ordinal)) continue;
                 string name = key[XattrPaxPrefix.Length..];
                 // A layer must not steer overlayfs (redirects, opaque flags) through crafted xattrs.
                 if (name.StartsWith("trusted.overlay.", StringComparison.Ordinal)) continue;
-                // TarReader hands PAX values over as UTF-8 text; a binary value (security.capability) arrives
-                // mangled, and writing the mangled bytes would be worse than leaving the attribute off.
-                if (value.Contains('\uFFFD')) continue;
-                FileMeta.SetXattr(path, name, Encoding.UTF8.GetBytes(value));
+                if (rawXattrs is not null && rawXattrs.TryGetValue(name, out var raw))
+                    FileMeta.SetXattr(path, name, raw);
+                else if (!text.Contains('\uFFFD')) // a mangled binary value is worse than none
+                    FileMeta.SetXattr(path, name, Encoding.UTF8.GetBytes(text));
             }
             if (pax.ExtendedAttributes.TryGetValue("atime", out var at) && ParsePaxTime(at) is { } a) atime = a;
         }
