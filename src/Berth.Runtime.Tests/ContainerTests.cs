@@ -15,14 +15,16 @@ public sealed class ContainerTests : IDisposable
 {
     static readonly string[] Applets = ["sh", "echo", "ls", "cat", "true", "sleep", "hostname", "id", "pwd", "test"];
 
-    readonly DirectoryInfo bundle = Directory.CreateTempSubdirectory("berth-runtime-test-");
+    readonly DirectoryInfo bundle;
     readonly string initPath;
 
     public ContainerTests()
     {
+        // Skips come first: xunit does not dispose a test class whose constructor threw.
         if (Environment.UserName != "root") Assert.Skip("needs root to create namespaces and mounts");
         if (!File.Exists("/bin/busybox")) Assert.Skip("needs /bin/busybox (busybox-static) for the test rootfs");
         initPath = FindInit() ?? SkipNoInit();
+        bundle = Directory.CreateTempSubdirectory("berth-runtime-test-");
         var bin = Path.Combine(bundle.FullName, "rootfs/bin");
         Directory.CreateDirectory(bin);
         File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
