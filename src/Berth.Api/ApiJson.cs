@@ -20,6 +20,7 @@ namespace Berth.Api;
 [JsonSerializable(typeof(List<ImageSummary>))]
 [JsonSerializable(typeof(ImageInspect))]
 [JsonSerializable(typeof(List<ImageDeleteResponseItem>))]
+[JsonSerializable(typeof(List<ImageHistoryItem>))]
 [JsonSerializable(typeof(EventMessage))]
 [JsonSerializable(typeof(JsonMessage))]
 [JsonSerializable(typeof(Dictionary<string, string>))]

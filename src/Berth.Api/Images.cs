@@ -55,3 +55,14 @@ public sealed class ImageDeleteResponseItem
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Deleted { get; set; }
 }
+
+/// <summary>One row of <c>GET /images/{name}/history</c>.</summary>
+public sealed class ImageHistoryItem
+{
+    public string Id { get; set; } = "";
+    public long Created { get; set; }
+    public string CreatedBy { get; set; } = "";
+    public List<string>? Tags { get; set; }
+    public long Size { get; set; }
+    public string Comment { get; set; } = "";
+}

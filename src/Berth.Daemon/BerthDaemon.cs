@@ -1,0 +1,129 @@
+using Berth.Daemon.Containers;
+using Berth.Daemon.Engine;
+using Berth.Daemon.Images;
+using Berth.Daemon.Server;
+using Berth.Daemon.SystemJobs;
+using Berth.Graph;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Daemon;
+
+/// <summary>
+/// The daemon, assembled: the Graph, the container store, the services that implement jobs, the
+/// Engine's handler table (registered here, in one place), and the Server that feeds it.
+/// </summary>
+public sealed partial class BerthDaemon : IAsyncDisposable
+{
+    readonly DaemonOptions _options;
+    readonly ILoggerFactory _loggers;
+    readonly ILoggerProvider _logProvider;
+    readonly ILogger _log;
+    ImageStore? _images;
+    ContainerService? _containers;
+    ApiServer? _server;
+    FileStream? _lock;
+
+    public Engine.Engine Engine { get; }
+    public EventBus Events { get; } = new();
+
+    public BerthDaemon(DaemonOptions options, ILoggerProvider logProvider)
+    {
+        _options = options;
+        _logProvider = logProvider;
+        _loggers = LoggerFactory.Create(b => b.AddProvider(logProvider).SetMinimumLevel(options.LogLevel));
+        _log = _loggers.CreateLogger("Berth.Daemon");
+        Engine = new Engine.Engine(_loggers.CreateLogger<Engine.Engine>());
+    }
+
+    public async Task StartAsync()
+    {
+        Directory.CreateDirectory(_options.DataRoot);
+        Directory.CreateDirectory(_options.ExecRoot);
+        _lock = LockDataRoot(_options.DataRoot);
+        if (_options.PidFile is { } pidFile)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(pidFile))!);
+            File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+        }
+
+        _images = ImageStore.Open(_options.DataRoot, _options.StorageDriver);
+        var store = new ContainerStore(_images.Db);
+        _containers = new ContainerService(_options, store, _images, Events, _loggers.CreateLogger<ContainerService>());
+        var images = new ImageService(_images, store, Events);
+        var system = new SystemService(_options, store, _images, Events, DaemonId());
+        RegisterJobs(system, _containers, images);
+        await _containers.RestoreAsync();
+
+        _server = new ApiServer(_options, Engine, _loggers);
+        await _server.StartAsync(_logProvider);
+        LogListening(string.Join(", ", _options.Hosts), _images.Driver.Name);
+    }
+
+    /// <summary>The Engine's handler table: every job name the Server can start.</summary>
+    void RegisterJobs(SystemService system, ContainerService c, ImageService i)
+    {
+        var e = Engine;
+        e.Register("ping", system.PingAsync);
+        e.Register("version", system.VersionAsync);
+        e.Register("info", system.InfoAsync);
+        e.Register("events", system.EventsAsync);
+
+        e.Register("containers", c.ListAsync);
+        e.Register("create", c.CreateAsync);
+        e.Register("container_inspect", c.InspectAsync);
+        e.Register("start", c.StartJobAsync);
+        e.Register("stop", c.StopJobAsync);
+        e.Register("restart", c.RestartJobAsync);
+        e.Register("kill", c.KillJobAsync);
+        e.Register("wait", c.WaitJobAsync);
+        e.Register("attach", c.AttachJobAsync);
+        e.Register("logs", c.LogsJobAsync);
+        e.Register("resize", c.ResizeJobAsync);
+        e.Register("rename", c.RenameAsync);
+        e.Register("rm", c.RemoveAsync);
+
+        e.Register("images", i.ListAsync);
+        e.Register("image_create", i.CreateAsync);
+        e.Register("image_inspect", i.InspectAsync);
+        e.Register("history", i.HistoryAsync);
+        e.Register("tag", i.TagAsync);
+        e.Register("image_delete", i.DeleteAsync);
+    }
+
+    /// <summary>One daemon per data root: a second berthd on the same root would corrupt it.</summary>
+    static FileStream LockDataRoot(string dataRoot)
+    {
+        var path = Path.Combine(dataRoot, "berthd.lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new InvalidOperationException($"another berthd is using the data root {dataRoot}");
+        }
+    }
+
+    string DaemonId()
+    {
+        var path = Path.Combine(_options.DataRoot, "engine-id");
+        if (File.Exists(path)) return File.ReadAllText(path).Trim();
+        var id = Guid.NewGuid().ToString();
+        File.WriteAllText(path, id);
+        return id;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null) await _server.DisposeAsync();
+        if (_containers is not null) await _containers.ShutdownAsync(_options.LiveRestore);
+        await Engine.ShutdownAsync();
+        _images?.Dispose();
+        if (_options.PidFile is { } pidFile) try { File.Delete(pidFile); } catch (IOException) { }
+        _lock?.Dispose();
+        _loggers.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "berthd listening on {Hosts} (storage driver {Driver})")]
+    partial void LogListening(string hosts, string driver);
+}

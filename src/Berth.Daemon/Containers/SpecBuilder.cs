@@ -1,0 +1,156 @@
+using Berth.Runtime.Oci;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// Translates a Docker container (Config + HostConfig) into the OCI runtime spec the execdriver
+/// runs: Docker's defaults for mounts, capabilities and masked paths, the resolved user, the
+/// container's hostname/hosts/resolv.conf files, and its cgroup and resource limits.
+/// </summary>
+public static class SpecBuilder
+{
+    public sealed record Files(string HostnamePath, string HostsPath, string ResolvConfPath);
+
+    public static Spec Build(ContainerRecord c, string rootfs, ResolvedUser user, Files files)
+    {
+        var cfg = c.Config;
+        var host = c.HostConfig;
+        var spec = DefaultSpec.Create(new[] { c.Path }.Concat(c.Args).ToList(), cfg.Tty, rootfs);
+        var p = spec.Process!;
+        var hostname = string.IsNullOrEmpty(cfg.Hostname) ? c.Id[..12] : cfg.Hostname;
+        p.Env = BuildEnv(cfg, user, hostname);
+        p.Cwd = string.IsNullOrEmpty(cfg.WorkingDir) ? "/" : cfg.WorkingDir;
+        p.User = new User { Uid = user.Uid, Gid = user.Gid, AdditionalGids = user.AdditionalGids.Count > 0 ? user.AdditionalGids.ToList() : null };
+        // Docker leaves rlimits to the daemon's own unless --ulimit says otherwise; so does Berth.
+        p.Rlimits = host.Ulimits?.Select(u => new Rlimit { Type = "RLIMIT_" + u.Name.ToUpperInvariant(), Soft = (ulong)u.Soft, Hard = (ulong)u.Hard }).ToList();
+        p.NoNewPrivileges = host.SecurityOpt?.Any(o => o is "no-new-privileges" or "no-new-privileges:true" or "no-new-privileges=true") ?? false;
+        if (cfg.Tty && host.ConsoleSize is { Count: 2 } size && size[0] > 0 && size[1] > 0)
+            p.ConsoleSize = new Box { Height = (uint)size[0], Width = (uint)size[1] };
+        p.Capabilities = BuildCapabilities(host);
+        if (host.OomScoreAdj != 0) p.OomScoreAdj = host.OomScoreAdj;
+
+        spec.Hostname = hostname;
+        if (!string.IsNullOrEmpty(cfg.Domainname)) spec.Domainname = cfg.Domainname;
+        spec.Root!.Readonly = host.ReadonlyRootfs;
+
+        var mounts = spec.Mounts!;
+        mounts.Add(Bind(files.ResolvConfPath, "/etc/resolv.conf"));
+        mounts.Add(Bind(files.HostnamePath, "/etc/hostname"));
+        mounts.Add(Bind(files.HostsPath, "/etc/hosts"));
+        if (host.ShmSize > 0)
+            mounts.Find(m => m.Destination == "/dev/shm")!.Options = ["nosuid", "noexec", "nodev", "mode=1777", $"size={host.ShmSize}"];
+        if (host.Tmpfs is not null)
+            foreach (var (dest, opts) in host.Tmpfs)
+                mounts.Add(new Mount { Destination = dest, Type = "tmpfs", Source = "tmpfs", Options = ["nosuid", "nodev", "noexec", .. opts.Split(',', StringSplitOptions.RemoveEmptyEntries)] });
+
+        var linux = spec.Linux!;
+        if (host.NetworkMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "network");
+        if (host.PidMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "pid");
+        if (host.IpcMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "ipc");
+        if (host.UTSMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "uts");
+        if (host.Privileged)
+        {
+            linux.MaskedPaths = null;
+            linux.ReadonlyPaths = null;
+            mounts.Find(m => m.Destination == "/sys")!.Options = ["nosuid", "noexec", "nodev"];
+        }
+        else
+        {
+            if (host.MaskedPaths is not null) linux.MaskedPaths = host.MaskedPaths;
+            if (host.ReadonlyPaths is not null) linux.ReadonlyPaths = host.ReadonlyPaths;
+        }
+        if (host.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(host.Sysctls);
+        linux.CgroupsPath = (string.IsNullOrEmpty(host.CgroupParent) ? "/berth" : host.CgroupParent.TrimEnd('/')) + "/" + c.Id;
+        linux.Resources = BuildResources(host);
+        spec.Annotations = new Dictionary<string, string> { ["org.berth.container.name"] = c.Name.TrimStart('/') };
+        return spec;
+    }
+
+    static Mount Bind(string source, string dest) =>
+        new() { Destination = dest, Type = "bind", Source = source, Options = ["rbind", "rprivate"] };
+
+    /// <summary>The container's environment: its own, then PATH, HOSTNAME, HOME and TERM where unset.</summary>
+    public static List<string> BuildEnv(Api.ContainerConfig cfg, ResolvedUser user, string hostname)
+    {
+        var env = new List<string>();
+        bool Has(string key) => env.Any(e => e.StartsWith(key + "=", StringComparison.Ordinal));
+        foreach (var e in cfg.Env ?? new())
+        {
+            var key = e.Split('=', 2)[0];
+            env.RemoveAll(x => x.Split('=', 2)[0] == key);
+            env.Add(e);
+        }
+        if (!Has("PATH")) env.Insert(0, DefaultSpec.DefaultPath);
+        if (!Has("HOSTNAME")) env.Add("HOSTNAME=" + hostname);
+        if (cfg.Tty && !Has("TERM")) env.Add("TERM=xterm");
+        if (!Has("HOME")) env.Add("HOME=" + user.Home);
+        return env;
+    }
+
+    static Capabilities BuildCapabilities(Api.HostConfig host)
+    {
+        List<string> caps;
+        if (host.Privileged) caps = AllCapabilities.ToList();
+        else
+        {
+            caps = DefaultSpec.DefaultCapabilities.ToList();
+            foreach (var add in host.CapAdd ?? new())
+            {
+                var name = Normalize(add);
+                if (name == "CAP_ALL") { caps = AllCapabilities.ToList(); continue; }
+                if (!AllCapabilities.Contains(name)) throw new ArgumentException($"unknown capability: \"{add}\"");
+                if (!caps.Contains(name)) caps.Add(name);
+            }
+            foreach (var drop in host.CapDrop ?? new())
+            {
+                var name = Normalize(drop);
+                if (name == "CAP_ALL") { caps.Clear(); continue; }
+                if (!AllCapabilities.Contains(name)) throw new ArgumentException($"unknown capability: \"{drop}\"");
+                caps.Remove(name);
+            }
+        }
+        return new Capabilities { Bounding = caps, Effective = caps.ToList(), Permitted = caps.ToList() };
+    }
+
+    static string Normalize(string cap)
+    {
+        cap = cap.ToUpperInvariant();
+        return cap.StartsWith("CAP_", StringComparison.Ordinal) ? cap : "CAP_" + cap;
+    }
+
+    static LinuxResources BuildResources(Api.HostConfig h)
+    {
+        var r = new LinuxResources { Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }] };
+        if (h.Memory > 0 || h.MemoryReservation > 0 || h.MemorySwap != 0)
+            r.Memory = new LinuxMemory
+            {
+                Limit = h.Memory > 0 ? h.Memory : null,
+                Reservation = h.MemoryReservation > 0 ? h.MemoryReservation : null,
+                Swap = h.MemorySwap != 0 ? h.MemorySwap : (h.Memory > 0 ? h.Memory * 2 : null),
+            };
+        if (h.CpuShares > 0 || h.CpuQuota > 0 || h.NanoCpus > 0 || h.CpusetCpus.Length > 0)
+        {
+            r.Cpu = new LinuxCpu
+            {
+                Shares = h.CpuShares > 0 ? (ulong)h.CpuShares : null,
+                Cpus = h.CpusetCpus.Length > 0 ? h.CpusetCpus : null,
+            };
+            if (h.NanoCpus > 0) { r.Cpu.Period = 100_000; r.Cpu.Quota = h.NanoCpus / 10_000; }
+            else if (h.CpuQuota > 0) { r.Cpu.Quota = h.CpuQuota; r.Cpu.Period = h.CpuPeriod > 0 ? (ulong)h.CpuPeriod : 100_000; }
+        }
+        if (h.PidsLimit is > 0) r.Pids = new LinuxPids { Limit = h.PidsLimit.Value };
+        return r;
+    }
+
+    /// <summary>Every capability this kernel generation knows; Docker accepts these names for --cap-add.</summary>
+    public static readonly IReadOnlyList<string> AllCapabilities =
+    [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+        "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    ];
+}

@@ -1,0 +1,189 @@
+using System.Text.Json;
+using Berth.Api;
+using Berth.Daemon.Containers;
+using Berth.Daemon.Engine;
+using Berth.Graph;
+
+namespace Berth.Daemon.Images;
+
+/// <summary>The image jobs: list, import, inspect, history, tag, remove. The Graph does the storing.</summary>
+public sealed class ImageService(ImageStore images, ContainerStore containers, EventBus events)
+{
+    public async Task ListAsync(Job job)
+    {
+        var filters = Filters.Parse(job.Env.Get("filters"));
+        filters.Validate("dangling", "label", "before", "since", "reference", "until");
+        bool all = job.Env.GetBool("all");
+        var list = images.List();
+        DateTimeOffset? before = filters.Get("before").Select(b => images.Get(b).Created).Cast<DateTimeOffset?>().FirstOrDefault();
+        DateTimeOffset? since = filters.Get("since").Select(b => images.Get(b).Created).Cast<DateTimeOffset?>().FirstOrDefault();
+        var usage = containers.All.GroupBy(c => c.Record.ImageId).ToDictionary(g => g.Key, g => g.LongCount());
+        var rows = new List<ImageSummary>();
+        foreach (var img in list.OrderByDescending(i => i.Created))
+        {
+            bool dangling = img.RepoTags.Count == 0 && img.RepoDigests.Count == 0;
+            if (!filters.Match("dangling", v => (v is "true" or "1") == dangling)) continue;
+            if (!filters.Match("label", v => MatchLabel(img.Config.Labels, v))) continue;
+            if (!filters.Match("reference", v => img.RepoTags.Any(t => MatchReference(t, v)))) continue;
+            if (before is { } b && img.Created >= b) continue;
+            if (since is { } s && img.Created <= s) continue;
+            rows.Add(new ImageSummary
+            {
+                Id = img.Id,
+                ParentId = img.Parent ?? "",
+                RepoTags = img.RepoTags.ToList(),
+                RepoDigests = img.RepoDigests.ToList(),
+                Created = img.Created.ToUnixTimeSeconds(),
+                Size = img.Size,
+                VirtualSize = img.Size,
+                Labels = img.Config.Labels,
+                Containers = usage.GetValueOrDefault(img.Id),
+            });
+        }
+        _ = all; // intermediate build layers don't exist yet, so -a lists the same images
+        await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListImageSummary);
+    }
+
+    static bool MatchLabel(Dictionary<string, string>? labels, string filter)
+    {
+        if (labels is null) return false;
+        var kv = filter.Split('=', 2);
+        return labels.TryGetValue(kv[0], out var v) && (kv.Length == 1 || v == kv[1]);
+    }
+
+    /// <summary>Docker matches reference filters as globs against the familiar name (and name:tag).</summary>
+    static bool MatchReference(string repoTag, string pattern)
+    {
+        var name = repoTag.Contains(':') ? repoTag[..repoTag.LastIndexOf(':')] : repoTag;
+        var regex = "^" + System.Text.RegularExpressions.Regex.Escape(pattern).Replace("\\*", "[^/]*").Replace("\\?", ".") + "$";
+        return System.Text.RegularExpressions.Regex.IsMatch(repoTag, regex) || System.Text.RegularExpressions.Regex.IsMatch(name, regex);
+    }
+
+    /// <summary>POST /images/create: <c>fromSrc=-</c> imports the body as a rootfs tar (docker import).</summary>
+    public async Task CreateAsync(Job job)
+    {
+        var fromSrc = job.Env.Get("fromSrc");
+        var fromImage = job.Env.Get("fromImage");
+        if (string.IsNullOrEmpty(fromSrc))
+        {
+            if (!string.IsNullOrEmpty(fromImage))
+                throw ApiException.NotImplemented($"pulling {fromImage} needs the registry client, which Berth does not have yet; build or import images locally");
+            throw ApiException.BadRequest("fromSrc or fromImage is required");
+        }
+        if (fromSrc != "-")
+            throw ApiException.NotImplemented("importing from a URL is not supported; pipe the tar in with fromSrc=-");
+
+        string? reference = null;
+        var repo = job.Env.Get("repo");
+        if (!string.IsNullOrEmpty(repo))
+        {
+            var tag = job.Env.Get("tag");
+            reference = string.IsNullOrEmpty(tag) ? repo : $"{repo}:{tag}";
+            try { Graph.References.Reference.Parse(reference); }
+            catch (ArgumentException e) { throw ApiException.BadRequest(e.Message); }
+        }
+        var config = new ImageConfig();
+        foreach (var change in job.Env.GetAll("changes"))
+            ImportChanges.Apply(config, change);
+        var message = job.Env.Get("message");
+        var options = new ImportOptions
+        {
+            Reference = reference,
+            Config = config,
+            Comment = string.IsNullOrEmpty(message) ? "Imported from -" : message,
+        };
+        // Import reads the body synchronously while hashing and extracting; keep it off the request thread.
+        var record = await Task.Run(() => images.Import(job.Stdin, options), job.Cancelled);
+        events.Publish("image", "import", record.Id, new() { ["name"] = record.Id });
+        if (reference is not null) events.Publish("image", "tag", record.Id, new() { ["name"] = reference });
+        var body = await job.Stdout.StreamAsync("application/json");
+        await JsonSerializer.SerializeAsync(body, new JsonMessage { Status = record.Id }, ApiJson.Default.JsonMessage);
+        await body.WriteAsync("\r\n"u8.ToArray());
+        await body.FlushAsync();
+    }
+
+    public async Task InspectAsync(Job job)
+    {
+        var img = images.Find(job.Arg(0)) ?? throw ApiException.NoSuchImage(job.Arg(0));
+        await job.Stdout.JsonAsync(200, ToInspect(img), ApiJson.Default.ImageInspect);
+    }
+
+    ImageInspect ToInspect(ImageRecord img) => new()
+    {
+        Id = img.Id,
+        RepoTags = img.RepoTags.ToList(),
+        RepoDigests = img.RepoDigests.ToList(),
+        Parent = img.Parent ?? "",
+        Comment = img.Comment ?? "",
+        Created = Timestamps.Rfc3339Nano(img.Created),
+        DockerVersion = img.DockerVersion,
+        Author = img.Author ?? "",
+        Config = ToContainerConfig(img.Config),
+        Architecture = img.Architecture,
+        Os = img.Os,
+        Size = img.Size,
+        VirtualSize = img.Size,
+        GraphDriver = new GraphDriverData { Name = images.Driver.Name, Data = new() },
+        RootFS = new Api.RootFs { Type = "layers", Layers = img.DiffIds.ToList() },
+    };
+
+    /// <summary>The Graph keeps the image config in its own type; the wire shape is the same JSON.</summary>
+    public static ContainerConfig ToContainerConfig(ImageConfig config) =>
+        JsonSerializer.Deserialize(JsonSerializer.Serialize(config, GraphJson.Default.ImageConfig), ApiJson.Default.ContainerConfig)!;
+
+    public async Task HistoryAsync(Job job)
+    {
+        var img = images.Find(job.Arg(0)) ?? throw ApiException.NoSuchImage(job.Arg(0));
+        var rows = new List<ImageHistoryItem>();
+        var history = img.History.Reverse().ToList();
+        for (int i = 0; i < history.Count; i++)
+        {
+            var h = history[i];
+            rows.Add(new ImageHistoryItem
+            {
+                Id = i == 0 ? img.Id : "<missing>",
+                Created = h.Created is { } c ? Timestamps.Parse(c).ToUnixTimeSeconds() : 0,
+                CreatedBy = h.CreatedBy ?? "",
+                Tags = i == 0 ? img.RepoTags.ToList() : null,
+                Size = h.EmptyLayer == true ? 0 : (i == 0 ? img.Size : 0),
+                Comment = h.Comment ?? "",
+            });
+        }
+        await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListImageHistoryItem);
+    }
+
+    public async Task TagAsync(Job job)
+    {
+        var repo = job.Env.Get("repo");
+        if (string.IsNullOrEmpty(repo)) throw ApiException.BadRequest("repository name must have at least one component");
+        var tag = job.Env.Get("tag");
+        var target = string.IsNullOrEmpty(tag) ? repo : $"{repo}:{tag}";
+        var img = images.Find(job.Arg(0)) ?? throw ApiException.NoSuchImage(job.Arg(0));
+        images.Tag(img.Id, target);
+        events.Publish("image", "tag", img.Id, new() { ["name"] = target });
+        await job.Stdout.EmptyAsync(201);
+    }
+
+    public async Task DeleteAsync(Job job)
+    {
+        var name = job.Arg(0);
+        if (images.Find(name) is null) throw ApiException.NoSuchImage(name);
+        var deleted = images.Delete(name, job.Env.GetBool("force"), Usage);
+        var rows = deleted.Select(d => new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted }).ToList();
+        foreach (var d in deleted)
+        {
+            if (d.Untagged is not null) events.Publish("image", "untag", d.Untagged, new() { ["name"] = d.Untagged });
+            if (d.Deleted is not null) events.Publish("image", "delete", d.Deleted, new() { ["name"] = d.Deleted });
+        }
+        await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListImageDeleteResponseItem);
+    }
+
+    /// <summary>Whether any container uses the image; a running one wins over a stopped one.</summary>
+    ImageUse Usage(string imageId)
+    {
+        var users = containers.All.Where(c => c.Record.ImageId == imageId).ToList();
+        if (users.FirstOrDefault(c => c.IsRunning) is { } running) return ImageUse.Running(running.Id);
+        if (users.FirstOrDefault() is { } stopped) return ImageUse.Stopped(stopped.Id);
+        return ImageUse.None;
+    }
+}
