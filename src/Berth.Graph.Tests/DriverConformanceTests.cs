@@ -74,6 +74,18 @@ public abstract class DriverConformanceTests : IDisposable
     }
 
     [Fact]
+    public void Opaque_marker_after_new_entries_hides_only_lower_entries()
+    {
+        Layer("l1", null, new TarBuilder().Dir("d").File("d/old", "O").Dir("d/olddir").File("d/olddir/x", "X"));
+        Layer("l2", "l1", new TarBuilder().Dir("d").File("d/new/deep", "D").File("d/.wh..wh..opq", ""));
+        Layer("l3", "l2");
+        string m = Driver.Mount("l3");
+        Assert.Equal(["new"], Directory.GetFileSystemEntries(Path.Combine(m, "d")).Select(p => Path.GetFileName(p)).ToArray());
+        Assert.Equal("D", File.ReadAllText(Path.Combine(m, "d/new/deep")));
+        Driver.Unmount("l3");
+    }
+
+    [Fact]
     public void ApplyDiff_preserves_modes_owners_times_links_devices_and_xattrs()
     {
         var mtime = new DateTimeOffset(2020, 1, 2, 3, 4, 5, TimeSpan.Zero);

@@ -50,6 +50,8 @@ public abstract class ImageStoreTests : IDisposable
         Assert.All(new[] { a, b, c }, i => Assert.Equal([diffId], i.DiffIds));
         Assert.Equal(a.Id, b.Id); // same config bytes → same id
         Assert.Single(Store.List());
+        Assert.Single(Store.Driver.List());
+        Assert.Equal(2, Directory.GetFiles(Tmp.Combine("blobs", "sha256")).Length); // config + the first layer blob
     }
 
     [Fact]

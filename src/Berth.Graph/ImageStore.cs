@@ -148,7 +148,7 @@ public sealed class ImageStore : IDisposable
                 return existed;
             });
         }
-        if (layerExisted) Driver.Remove(cacheId);
+        if (layerExisted) RemoveLayerFiles([(D, cacheId, blobDigest)]); // the same layer arrived before
         return Find(imageId) ?? throw new InvalidOperationException($"image {imageId} vanished right after import");
     }
 

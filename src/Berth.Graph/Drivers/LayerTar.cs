@@ -44,7 +44,6 @@ internal static class LayerTar
             }
             string baseName = parts[^1];
             string parent = EnsureParents(layerDir, parts, entry.Name);
-            string rel = string.Join('/', parts);
 
             if (baseName == OpaqueMarker)
             {
@@ -95,7 +94,7 @@ internal static class LayerTar
                 case TarEntryType.HardLink:
                     FileMeta.Link(ResolveHardlinkSource(layerDir, entry.LinkName, entry.Name), target);
                     tap.Take(entry.Name);
-                    unpacked.Add(rel);
+                    MarkUnpacked(unpacked, parts);
                     continue; // a hard link shares its source's metadata; setting it again would alter the source
                 case TarEntryType.CharacterDevice:
                     FileMeta.MakeNode(target, LibC.S_IFCHR | (uint)entry.Mode, Major(entry), Minor(entry));
@@ -110,7 +109,7 @@ internal static class LayerTar
                     throw new InvalidDataException($"unsupported tar entry type {entry.EntryType} for {entry.Name}");
             }
             ApplyMeta(target, entry, tap.Take(entry.Name), dirTimes);
-            unpacked.Add(rel);
+            MarkUnpacked(unpacked, parts);
         }
         // Children change their directory's mtime, so directories get theirs last, deepest first.
         for (int i = dirTimes.Count - 1; i >= 0; i--)
@@ -231,6 +230,15 @@ internal static class LayerTar
                 throw new InvalidDataException($"refusing to extract hard link {entryName} -> {linkName}: the target is a directory");
         }
         return path;
+    }
+
+    /// <summary>
+    /// Records an entry and its parents as coming from this layer, so a later opaque marker in a parent
+    /// (vfs) deletes only what lower layers put there.
+    /// </summary>
+    static void MarkUnpacked(HashSet<string> unpacked, List<string> parts)
+    {
+        for (int i = 1; i <= parts.Count; i++) unpacked.Add(string.Join('/', parts.Take(i)));
     }
 
     static uint Major(TarEntry e) => e is PosixTarEntry p ? (uint)p.DeviceMajor : 0;
