@@ -161,6 +161,32 @@ public sealed class ContainerTests : IDisposable
     }
 
     [Fact]
+    public void Exec_joins_the_running_containers_namespaces()
+    {
+        using var container = Create(SpecFor("sleep", "100"));
+        container.Start();
+        try
+        {
+            var (read, write) = LibC.Pipe();
+            using var reader = new StreamReader(new FileStream(new SafeFileHandle(read, ownsHandle: true), FileAccess.Read));
+            ExecProcess exec;
+            var process = new Oci.Process { Args = ["sh", "-c", "hostname; cat /proc/1/cmdline; echo; pwd; id -u; exit 5"], Cwd = "/tmp", User = new User { Uid = 1000 } };
+            try { exec = container.Exec(process, new ContainerStdio(-1, write, write)); }
+            finally { LibC.Close(write); }
+            Assert.Equal("berth-test\nsleep\0100\0\n/tmp\n1000\n", reader.ReadToEnd());
+            Assert.Equal(5, exec.WaitForExit());
+            var e = Assert.Throws<RuntimeException>(() => container.Exec(new Oci.Process { Args = ["berth-no-such-command"] }, new ContainerStdio(-1, -1, -1)));
+            Assert.Contains("executable file not found", e.Message);
+        }
+        finally
+        {
+            container.Signal(9);
+            container.WaitForExit();
+            container.Destroy();
+        }
+    }
+
+    [Fact]
     public void Killed_container_exits_with_128_plus_the_signal()
     {
         using var container = Create(SpecFor("sleep", "100"));

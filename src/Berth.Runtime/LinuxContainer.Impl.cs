@@ -6,16 +6,22 @@ namespace Berth.Runtime;
 
 public sealed partial class LinuxContainer
 {
+    readonly Spec spec;
+    readonly string initPath, rootfs, bundle;
     readonly SyncChannel channel;
     readonly ICgroupManager? cgroup;
     readonly object waitLock = new();
     int? exitCode;
     bool started, destroyed;
 
-    LinuxContainer(string id, int pid, SyncChannel channel, ICgroupManager? cgroup)
+    LinuxContainer(string id, int pid, Spec spec, string initPath, string rootfs, string bundle, SyncChannel channel, ICgroupManager? cgroup)
     {
         Id = id;
         Pid = pid;
+        this.spec = spec;
+        this.initPath = initPath;
+        this.rootfs = rootfs;
+        this.bundle = bundle;
         this.channel = channel;
         this.cgroup = cgroup;
     }
@@ -38,8 +44,6 @@ public sealed partial class LinuxContainer
         if (File.Exists(initPath + ".dll")) throw new RuntimeException($"init binary {initPath} is not NativeAOT-published; publish berth-runc with -r linux-x64");
 
         ICgroupManager? cgroup = null;
-        SyncChannel? channel = null;
-        var pid = -1;
         try
         {
             if (spec.Linux?.CgroupsPath is { Length: > 0 } cgroupsPath)
@@ -48,56 +52,101 @@ public sealed partial class LinuxContainer
                 cgroup.Create();
                 cgroup.Apply(spec.Linux.Resources);
             }
-            var (mine, theirs) = LibC.SocketPair();
-            channel = new SyncChannel(mine);
-            try { pid = NamespaceSpawner.Spawn(initPath, spec.Linux?.Namespaces ?? [], o.Stdio, theirs); }
-            finally { LibC.Close(theirs); }
-            cgroup?.AddProcess(pid);
-            channel.Send(new SyncMessage { Type = SyncMessage.Config, InitConfig = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle } });
-            var reply = channel.Receive();
-            if (reply?.Type == SyncMessage.Ready) return new LinuxContainer(o.Id, pid, channel, cgroup);
-            throw new RuntimeException(reply?.Type == SyncMessage.Error
-                ? reply.Message ?? "init failed"
-                : $"init exited before it was ready ({Describe(Reap(pid))})");
+            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle };
+            var (pid, channel) = Launch(initPath, spec.Linux?.Namespaces ?? [], o.Stdio, cgroup, config);
+            return new LinuxContainer(o.Id, pid, spec, initPath, rootfs, bundle, channel, cgroup);
         }
         catch
         {
-            if (pid > 0 && LibC.WaitPid(pid, out _, LibC.WNOHANG) == 0) { LibC.Kill(pid, LibC.SIGKILL); Reap(pid); }
-            channel?.Dispose();
             cgroup?.Destroy();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Spawns init in <paramref name="namespaces"/>, puts it in <paramref name="cgroup"/>, sends it
+    /// <paramref name="config"/> and waits for ready. On failure init is killed and reaped.
+    /// </summary>
+    static (int Pid, SyncChannel Channel) Launch(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, ICgroupManager? cgroup, InitConfig config)
+    {
+        var (mine, theirs) = LibC.SocketPair();
+        var channel = new SyncChannel(mine);
+        var pid = -1;
+        try
+        {
+            try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs); }
+            finally { LibC.Close(theirs); }
+            cgroup?.AddProcess(pid);
+            channel.Send(new SyncMessage { Type = SyncMessage.Config, InitConfig = config });
+            var reply = channel.Receive();
+            if (reply?.Type == SyncMessage.Ready) return (pid, channel);
+            throw new RuntimeException(reply?.Type == SyncMessage.Error
+                ? reply.Message ?? "init failed"
+                : $"init exited before it was ready ({Describe(ProcessControl.Reap(pid))})");
+        }
+        catch
+        {
+            if (pid > 0 && LibC.WaitPid(pid, out _, LibC.WNOHANG) == 0) { LibC.Kill(pid, LibC.SIGKILL); ProcessControl.Reap(pid); }
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Tells a waiting init to exec; returns when it has, throws with init's message if exec failed.</summary>
+    static void Go(int pid, SyncChannel channel, Action<int> onFailedExit)
+    {
+        channel.Send(new SyncMessage { Type = SyncMessage.Start });
+        var reply = channel.Receive();
+        channel.Dispose();
+        if (reply is null) return;
+        onFailedExit(ProcessControl.Reap(pid));
+        throw new RuntimeException(reply.Message ?? "exec failed");
     }
 
     public void Start()
     {
         if (started) throw new RuntimeException($"container {Id} was already started");
         started = true;
-        channel.Send(new SyncMessage { Type = SyncMessage.Start });
-        var reply = channel.Receive();
-        channel.Dispose();
-        if (reply is null) return;
-        lock (waitLock) exitCode ??= Reap(Pid);
-        throw new RuntimeException(reply.Message ?? "exec failed");
+        Go(Pid, channel, code => { lock (waitLock) exitCode = code; });
     }
+
+    /// <summary>
+    /// Runs another process in this running container (docker exec): it joins the container's
+    /// namespaces and cgroup and gets <paramref name="process"/>'s user, capabilities, rlimits,
+    /// cwd and environment. Returns once the process has exec'd.
+    /// </summary>
+    public ExecProcess Exec(Oci.Process process, ContainerStdio stdio)
+    {
+        var execSpec = Spec.Parse(spec.ToJson(), $"container {Id}");
+        execSpec.Process = process;
+        execSpec.Validate($"exec in {Id}");
+        var joined = (spec.Linux?.Namespaces ?? []).Where(n => n.Type != "user")
+            .Select(n => new LinuxNamespace { Type = n.Type, Path = n.Path ?? $"/proc/{Pid}/ns/{ProcNsName(n.Type)}" }).ToList();
+        execSpec.Linux!.Namespaces = joined;
+        var config = new InitConfig
+        {
+            Spec = execSpec, Rootfs = rootfs, BundleDir = bundle, IsExec = true,
+            MountNamespace = joined.FirstOrDefault(n => n.Type == "mount")?.Path,
+        };
+        // Init joins the mount namespace itself: the host's berth-runc binary must still be visible to posix_spawn.
+        var (pid, execChannel) = Launch(initPath, joined.Where(n => n.Type != "mount").ToList(), stdio, cgroup, config);
+        var process_ = new ExecProcess(pid);
+        Go(pid, execChannel, process_.SetExited);
+        return process_;
+    }
+
+    static string ProcNsName(string type) => type switch { "mount" => "mnt", "network" => "net", _ => type };
 
     public int WaitForExit()
     {
         lock (waitLock)
         {
-            exitCode ??= Reap(Pid);
+            exitCode ??= ProcessControl.Reap(Pid);
             return exitCode.Value;
         }
     }
 
-    public void Signal(int signal)
-    {
-        if (LibC.Kill(Pid, signal) == -1)
-        {
-            var e = SysException.FromLastError("kill", $"pid {Pid}");
-            if (e.Errno != Errno.ESRCH) throw e;
-        }
-    }
+    public void Signal(int signal) => ProcessControl.Signal(Pid, signal);
 
     public void Destroy()
     {
@@ -117,15 +166,49 @@ public sealed partial class LinuxContainer
             {
                 // An init that never got "start" would wait forever; a started container is the caller's to stop.
                 LibC.Kill(Pid, LibC.SIGKILL);
-                exitCode = Reap(Pid);
+                exitCode = ProcessControl.Reap(Pid);
             }
             else if (rc == Pid) exitCode = LibC.ExitCodeOf(status);
         }
         Destroy();
     }
 
+    static string Describe(int exitCode) => exitCode > 128 ? $"killed by signal {exitCode - 128}" : $"exit status {exitCode}";
+}
+
+/// <summary>A process started in a running container by <see cref="LinuxContainer.Exec"/>.</summary>
+public sealed class ExecProcess
+{
+    readonly object waitLock = new();
+    int? exitCode;
+
+    internal ExecProcess(int pid) => Pid = pid;
+
+    /// <summary>Host pid of the process.</summary>
+    public int Pid { get; }
+
+    internal void SetExited(int code)
+    {
+        lock (waitLock) exitCode = code;
+    }
+
+    /// <summary>Blocks until the process exits; its exit code, or 128+signal.</summary>
+    public int WaitForExit()
+    {
+        lock (waitLock)
+        {
+            exitCode ??= ProcessControl.Reap(Pid);
+            return exitCode.Value;
+        }
+    }
+
+    public void Signal(int signal) => ProcessControl.Signal(Pid, signal);
+}
+
+static class ProcessControl
+{
     /// <summary>Waits for <paramref name="pid"/>; returns its exit code or 128+signal.</summary>
-    static int Reap(int pid)
+    public static int Reap(int pid)
     {
         while (true)
         {
@@ -135,5 +218,13 @@ public sealed partial class LinuxContainer
         }
     }
 
-    static string Describe(int exitCode) => exitCode > 128 ? $"killed by signal {exitCode - 128}" : $"exit status {exitCode}";
+    /// <summary>kill(2), where a process that is already gone is not an error.</summary>
+    public static void Signal(int pid, int signal)
+    {
+        if (LibC.Kill(pid, signal) == -1)
+        {
+            var e = SysException.FromLastError("kill", $"pid {pid}");
+            if (e.Errno != Errno.ESRCH) throw e;
+        }
+    }
 }

@@ -15,6 +15,10 @@ public sealed class InitConfig
     public required Spec Spec { get; init; }
     public required string Rootfs { get; init; }
     public required string BundleDir { get; init; }
+    /// <summary>Start a process in an existing container instead of building one.</summary>
+    public bool IsExec { get; init; }
+    /// <summary>For exec: the container's mount namespace, which init enters itself.</summary>
+    public string? MountNamespace { get; init; }
 }
 
 public sealed class SyncMessage

@@ -10,7 +10,7 @@ public interface ICgroupManager
     void Create();
     void Apply(LinuxResources? resources);
     void AddProcess(int pid);
-    /// <summary>Removes the directories; idempotent. The cgroup must be empty.</summary>
+    /// <summary>Kills any processes still in the cgroup and removes the directories; idempotent.</summary>
     void Destroy();
 }
 
@@ -46,9 +46,16 @@ public static class CgroupManager
         catch (IOException e) { throw new RuntimeException($"write {value} to {path}: {e.Message}", e); }
     }
 
-    /// <summary>rmdir with a short retry: the kernel frees a cgroup a moment after its last task exits.</summary>
+    /// <summary>
+    /// Kills what is left in the cgroup (processes that outlived a container without its own pid
+    /// namespace), then rmdirs it, with a short retry: the kernel frees a cgroup a moment after its last task exits.
+    /// </summary>
     internal static void Remove(string dir)
     {
+        var procs = Path.Combine(dir, "cgroup.procs");
+        if (File.Exists(procs))
+            foreach (var line in File.ReadAllLines(procs))
+                if (int.TryParse(line, out var pid) && pid > 0) Interop.LibC.Kill(pid, Interop.LibC.SIGKILL);
         for (var attempt = 0; ; attempt++)
         {
             try { if (Directory.Exists(dir)) Directory.Delete(dir); return; }

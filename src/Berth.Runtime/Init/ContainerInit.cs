@@ -44,19 +44,23 @@ public static class ContainerInit
         var spec = config.Spec;
         var process = spec.Process ?? throw new RuntimeException("the spec has no process");
         JoinCgroupNamespace(spec);
-        RootfsSetup.Prepare(config);
-        foreach (var (key, value) in spec.Linux?.Sysctl ?? [])
-            File.WriteAllText("/proc/sys/" + key.Replace('.', '/'), value);
-        if (Has(spec, "uts"))
+        if (config.IsExec) JoinMountNamespace(config.MountNamespace);
+        else
         {
-            if (spec.Hostname is { Length: > 0 } host) SetName(host, LibC.SetHostname, "sethostname");
-            if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
+            RootfsSetup.Prepare(config);
+            foreach (var (key, value) in spec.Linux?.Sysctl ?? [])
+                File.WriteAllText("/proc/sys/" + key.Replace('.', '/'), value);
+            if (Has(spec, "uts"))
+            {
+                if (spec.Hostname is { Length: > 0 } host) SetName(host, LibC.SetHostname, "sethostname");
+                if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
+            }
+            Directory.CreateDirectory(process.Cwd);
         }
         foreach (var r in process.Rlimits ?? []) SetRlimit(r);
         if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
         if (process.Terminal) LibC.Check(LibC.Ioctl(0, LibC.TIOCSCTTY, 0), "ioctl TIOCSCTTY");
 
-        Directory.CreateDirectory(process.Cwd);
         Credentials.Apply(process);
         Directory.SetCurrentDirectory(process.Cwd);
         var env = process.Env ?? [];
@@ -75,6 +79,22 @@ public static class ContainerInit
         if (ns.Path is null) { LibC.Check(LibC.Unshare(LibC.CLONE_NEWCGROUP), "unshare", "cgroup namespace"); return; }
         var fd = LibC.Check(LibC.Open(ns.Path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", ns.Path);
         try { LibC.Check(LibC.Setns(fd, LibC.CLONE_NEWCGROUP), "setns", ns.Path); }
+        finally { LibC.Close(fd); }
+    }
+
+    /// <summary>
+    /// Enters a running container's mount namespace (and with it, its root). setns refuses a
+    /// thread whose root and cwd are shared with other threads, so this thread unshares them first.
+    /// </summary>
+    static void JoinMountNamespace(string? path)
+    {
+        if (path is null) return;
+        var fd = LibC.Check(LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", path);
+        try
+        {
+            LibC.Check(LibC.Unshare(LibC.CLONE_FS), "unshare", "CLONE_FS");
+            LibC.Check(LibC.Setns(fd, LibC.CLONE_NEWNS), "setns", path);
+        }
         finally { LibC.Close(fd); }
     }
 
