@@ -48,7 +48,7 @@ public class FormattingTests
     public void Command_is_truncated_with_ellipsis_and_quoted()
     {
         Assert.Equal("\"sh -c 'exit 3'\"", ContainerCommands.GoQuote(ContainerCommands.Ellipsis("sh -c 'exit 3'", 20)));
-        Assert.Equal("\"sleep 100000000000…\"", ContainerCommands.GoQuote(ContainerCommands.Ellipsis("sleep 1000000000000000", 20)));
+        Assert.Equal("\"sleep 1000000000000…\"", ContainerCommands.GoQuote(ContainerCommands.Ellipsis("sleep 1000000000000000", 20)));
     }
 
     [Fact]

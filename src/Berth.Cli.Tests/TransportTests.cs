@@ -30,7 +30,7 @@ public sealed class TransportTests : IDisposable
         });
     }
 
-    static Task Send(Socket s, string text) => s.SendAsync(Encoding.UTF8.GetBytes(text)).AsTask();
+    static Task Send(Socket s, string text) => s.SendAsync(Encoding.UTF8.GetBytes(text), SocketFlags.None);
 
     [Fact]
     public async Task Chunked_body_is_decoded()
@@ -45,11 +45,11 @@ public sealed class TransportTests : IDisposable
     [Fact]
     public async Task Error_status_becomes_daemon_message_and_ping_negotiates_down()
     {
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+        listener.Listen(2);
         var server = Task.Run(async () =>
         {
-            var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-            listener.Listen(2);
             using var _ = listener;
             var requests = new List<string>();
             foreach (var reply in new[]
