@@ -99,6 +99,22 @@ public sealed class CgroupTests : IDisposable
     }
 
     [Fact]
+    public void V1_device_rules_follow_the_spec_then_the_default_allow_list()
+    {
+        var devices = Path.Combine(root.FullName, "devices");
+        Directory.CreateDirectory(devices);
+        var cg = new CgroupV1(new Dictionary<string, string> { ["devices"] = devices }, "/c6");
+        cg.Create();
+        cg.Apply(new LinuxResources { Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }, new LinuxDeviceCgroup { Allow = true, Type = "b", Major = 8, Minor = 0, Access = "r" }] });
+        // The fake keeps only the last write per file; the order of writes is what the rule strings check.
+        Assert.Equal("a", CgroupV1.DeviceRule(new LinuxDeviceCgroup { Allow = false, Access = "rwm" }));
+        Assert.Equal("b 8:0 r", CgroupV1.DeviceRule(new LinuxDeviceCgroup { Allow = true, Type = "b", Major = 8, Minor = 0, Access = "r" }));
+        Assert.Equal("c 136:* rwm", CgroupV1.DeviceRule(CgroupV1.DefaultAllowed[^2]));
+        Assert.Equal("c 10:200 rwm", Read("devices/c6/devices.allow"));
+        Assert.Equal("a", Read("devices/c6/devices.deny"));
+    }
+
+    [Fact]
     public void V1_cpuset_inherits_cpus_and_mems_from_the_parent()
     {
         var cpuset = Path.Combine(root.FullName, "cpuset");

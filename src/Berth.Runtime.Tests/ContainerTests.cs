@@ -13,7 +13,7 @@ namespace Berth.Runtime.Tests;
 /// </summary>
 public sealed class ContainerTests : IDisposable
 {
-    static readonly string[] Applets = ["sh", "echo", "ls", "cat", "true", "sleep", "hostname", "id", "pwd", "test"];
+    static readonly string[] Applets = ["sh", "echo", "ls", "cat", "true", "sleep", "hostname", "id", "pwd", "test", "mknod", "rm"];
 
     readonly DirectoryInfo bundle;
     readonly string initPath;
@@ -220,6 +220,21 @@ public sealed class ContainerTests : IDisposable
             container.Destroy();
         }
         Assert.DoesNotContain(Directory.EnumerateDirectories("/sys/fs/cgroup", name, SearchOption.AllDirectories), _ => true);
+    }
+
+    [Fact]
+    public void Devices_cgroup_denies_unlisted_devices_but_allows_dev_null()
+    {
+        if (!Directory.Exists("/sys/fs/cgroup/devices")) Assert.Skip("needs the v1 devices controller");
+        // A host device outside the default allow list that root may open without any capability.
+        if (!File.Exists("/dev/loop-control")) Assert.Skip("needs /dev/loop-control (10:237) as the device to deny");
+        const string script = "echo x > /dev/null && echo null-ok; mknod /tmp/dev c 10 237 && : < /tmp/dev && echo opened; rm -f /tmp/dev";
+        Assert.Contains("opened", Run(SpecFor("sh", "-c", script)).Output);
+        var spec = SpecFor("sh", "-c", script);
+        spec.Linux!.CgroupsPath = "/berth-runtime-test-" + Guid.NewGuid().ToString("N")[..8];
+        var output = Run(spec).Output;
+        Assert.Contains("null-ok", output);
+        Assert.DoesNotContain("opened", output);
     }
 
     [Fact]

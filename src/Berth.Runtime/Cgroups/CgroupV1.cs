@@ -73,8 +73,36 @@ public sealed class CgroupV1 : ICgroupManager
         }
         if (r.Pids is { } pids && dirs.TryGetValue("pids", out var pidsDir))
             CgroupManager.Write(pidsDir, "pids.max", pids.Limit > 0 ? pids.Limit.ToString() : "max");
+        if (r.Devices is { Count: > 0 } rules && dirs.TryGetValue("devices", out var devices)) ApplyDevices(devices, rules);
         if (r.BlockIO?.Weight is { } weight && dirs.TryGetValue("blkio", out var blkio) && File.Exists(Path.Combine(blkio, "blkio.weight")))
             CgroupManager.Write(blkio, "blkio.weight", weight.ToString());
+    }
+
+    /// <summary>
+    /// The devices a container may always use, appended after the spec's rules as runc does: the
+    /// nodes init creates in /dev, ptys, /dev/net/tun, and mknod of anything (opening stays denied).
+    /// </summary>
+    internal static readonly LinuxDeviceCgroup[] DefaultAllowed =
+    [
+        new() { Allow = true, Type = "c", Access = "m" }, new() { Allow = true, Type = "b", Access = "m" },
+        Char(1, 3), Char(1, 5), Char(1, 7), Char(1, 8), Char(1, 9), Char(5, 0), Char(5, 1), Char(5, 2), Char(136, null), Char(10, 200),
+    ];
+
+    static LinuxDeviceCgroup Char(long major, long? minor) => new() { Allow = true, Type = "c", Major = major, Minor = minor, Access = "rwm" };
+
+    static void ApplyDevices(string dir, IEnumerable<LinuxDeviceCgroup> rules)
+    {
+        foreach (var rule in rules.Concat(DefaultAllowed))
+            CgroupManager.Write(dir, rule.Allow ? "devices.allow" : "devices.deny", DeviceRule(rule));
+    }
+
+    /// <summary>A rule in the v1 devices-controller syntax: "a", or "c 1:3 rwm" with * for any number.</summary>
+    internal static string DeviceRule(LinuxDeviceCgroup rule)
+    {
+        var type = string.IsNullOrEmpty(rule.Type) ? "a" : rule.Type;
+        var access = string.IsNullOrEmpty(rule.Access) ? "rwm" : rule.Access;
+        if (type == "a" && rule.Major is null && rule.Minor is null) return access == "rwm" ? "a" : $"a *:* {access}";
+        return $"{type} {rule.Major?.ToString() ?? "*"}:{rule.Minor?.ToString() ?? "*"} {access}";
     }
 
     public void AddProcess(int pid)
