@@ -190,6 +190,24 @@ public sealed class ShimIntegrationTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Shim_outlives_its_launcher_and_serves_a_fresh_client()
+    {
+        var shim = await Launch(DefaultSpec.Create(["sh", "-c", "echo after-restart"]));
+        // What a daemon restart looks like to the shim: the status pipe is gone, and a new client knows only the socket.
+        shim.Process.StandardOutput.Dispose();
+        var client = new ShimClient(SocketPath);
+        var waiting = client.WaitAsync(Ct);
+        await client.StartAsync(Ct);
+        Assert.Equal(0, (await waiting.WaitAsync(Timeout, Ct)).ExitCode);
+        await AssertCleanExit(shim);
+
+        var log = new List<string>();
+        await foreach (var entry in JsonFileLogReader.ReadAsync(LogPath, new LogReadOptions(), Ct)) log.Add(entry.Log);
+        Assert.Equal(["after-restart\n"], log);
+        Assert.Contains("container exited with 0", File.ReadAllText(Path.Combine(StateDir, "shim.log")));
+    }
+
+    [Fact]
     public async Task Failed_create_reports_error_and_leaves_nothing_behind()
     {
         var spec = DefaultSpec.Create(["true"], rootPath: "no-such-rootfs");

@@ -38,7 +38,14 @@ catch (Exception e)
 }
 Console.Out.Write($"ready {shim.Container.Pid}\n");
 Console.Out.Flush();
-ShimHost.RedirectOutput(Path.Combine(options.StateDir, "shim.log"));
+try
+{
+    ShimHost.DetachStdio(Path.Combine(options.StateDir, "shim.log"));
+}
+catch (Exception e) when (e is SysException or IOException or UnauthorizedAccessException)
+{
+    // The container is already created and reported; losing the shim's own diagnostics is the lesser harm.
+}
 return await shim.RunAsync();
 
 static string OneLine(string message) => message.ReplaceLineEndings(" ");

@@ -78,13 +78,17 @@ public sealed class ShimHost
         undo.Push(() => File.Delete(path));
     }
 
-    /// <summary>Points fds 1 and 2 at the shim's own log: the daemon reading our stdout may be gone.</summary>
-    public static void RedirectOutput(string path)
+    /// <summary>
+    /// Cuts the shim loose from whatever started it: stdin from /dev/null, stdout and stderr to the shim's own
+    /// log. The daemon reading our stdout may die, and its terminal must not be held open by us.
+    /// </summary>
+    public static void DetachStdio(string logPath)
     {
-        using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-        int fd = (int)file.SafeFileHandle.DangerousGetHandle();
-        LibC.Check(LibC.Dup2(fd, 1), "dup2", path);
-        LibC.Check(LibC.Dup2(fd, 2), "dup2", path);
+        using var devNull = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.Read);
+        using var log = File.OpenHandle(logPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+        LibC.Check(LibC.Dup2((int)devNull.DangerousGetHandle(), 0), "dup2", "/dev/null");
+        LibC.Check(LibC.Dup2((int)log.DangerousGetHandle(), 1), "dup2", logPath);
+        LibC.Check(LibC.Dup2((int)log.DangerousGetHandle(), 2), "dup2", logPath);
     }
 
     public async Task<int> RunAsync()
