@@ -54,6 +54,44 @@ public abstract class ImageStoreTests : IDisposable
         Assert.Equal(2, Directory.GetFiles(Tmp.Combine("blobs", "sha256")).Length); // config + the first layer blob
     }
 
+    /// <summary>Like an ASP.NET Core request body: synchronous reads are disallowed.</summary>
+    sealed class AsyncOnlyStream(byte[] data) : Stream
+    {
+        readonly MemoryStream _data = new(data);
+        public override int Read(byte[] buffer, int offset, int count) => throw new InvalidOperationException("Synchronous operations are disallowed.");
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            await Task.Yield();
+            return _data.Read(buffer.Span[..Math.Min(buffer.Length, 1000)]);
+        }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task ImportAsync_reads_a_source_that_forbids_synchronous_io()
+    {
+        var tar = TarBuilder.Gzip(Rootfs());
+        var img = await Store.ImportAsync(new AsyncOnlyStream(tar), new ImportOptions { Reference = "async" }, TestContext.Current.CancellationToken);
+        Assert.Equal(["async:latest"], img.RepoTags);
+        Assert.Equal("sha256:" + Convert.ToHexStringLower(SHA256.HashData(Rootfs())), img.DiffIds[0]);
+    }
+
+    [Fact]
+    public async Task ImportAsync_of_hostile_tar_fails_and_stores_nothing()
+    {
+        var tar = new TarBuilder().File("../x", "x").Bytes();
+        await Assert.ThrowsAsync<InvalidDataException>(() => Store.ImportAsync(new AsyncOnlyStream(tar), new ImportOptions(), TestContext.Current.CancellationToken));
+        Assert.Empty(Store.Driver.List());
+    }
+
     [Fact]
     public void Import_stores_an_oci_config_whose_digest_is_the_image_id()
     {

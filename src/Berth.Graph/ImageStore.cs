@@ -152,6 +152,25 @@ public sealed class ImageStore : IDisposable
         return Find(imageId) ?? throw new InvalidOperationException($"image {imageId} vanished right after import");
     }
 
+    /// <summary>
+    /// <see cref="Import"/> for sources that must be read asynchronously (an HTTP request body): the source is
+    /// pumped through a small bounded buffer while extraction runs on a worker thread.
+    /// </summary>
+    public async Task<ImageRecord> ImportAsync(Stream tar, ImportOptions options, CancellationToken ct = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var source = new AsyncSourceStream(tar, cts.Token);
+        try
+        {
+            return await Task.Run(() => Import(source, options), CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            await cts.CancelAsync().ConfigureAwait(false);
+            await source.Pump.ConfigureAwait(false);
+        }
+    }
+
     // ---- queries ------------------------------------------------------------------------------
 
     public IReadOnlyList<ImageRecord> List() => Db.Read(c =>
