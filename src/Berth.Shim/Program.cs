@@ -15,7 +15,7 @@ try
 catch (ArgumentException e)
 {
     Console.Out.Write($"error {e.Message}\n");
-    return 2;
+    return 1;
 }
 
 // Own session: signals aimed at the daemon's terminal or process group must not reach the shim.
