@@ -159,6 +159,23 @@ public abstract class ImageStoreTests : IDisposable
     }
 
     [Fact]
+    public void Digest_references_resolve_and_go_with_the_repository_s_last_tag()
+    {
+        var img = Import("app:v1");
+        Store.Tag(img.Id, "other:v1");
+        string digest = "sha256:" + new string('d', 64);
+        Store.AddDigestReference(img.Id, "app@" + digest);
+        Assert.Equal([$"app@{digest}"], Store.Find(img.Id)!.RepoDigests);
+        Assert.Equal(img.Id, Store.Find($"docker.io/library/app@{digest}")!.Id);
+        Assert.Throws<InvalidReferenceException>(() => Store.AddDigestReference(img.Id, "app:v2"));
+
+        var result = Store.Delete("app:v1", false, Unused);
+        Assert.Equal([new ImageDeleteItem("app:v1", null), new ImageDeleteItem($"app@{digest}", null)], result);
+        Assert.Empty(Store.Find(img.Id)!.RepoDigests);
+        Assert.Equal(["other:v1"], Store.Find(img.Id)!.RepoTags);
+    }
+
+    [Fact]
     public void Tag_of_missing_image_throws_no_such_image()
     {
         var e = Assert.Throws<NotFoundException>(() => Store.Tag("nope", "x"));

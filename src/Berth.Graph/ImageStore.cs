@@ -256,6 +256,20 @@ public sealed class ImageStore : IDisposable
         }
     }
 
+    /// <summary>Records <c>repo@sha256:…</c> (a pulled manifest's digest) for an image; it shows in RepoDigests.</summary>
+    public void AddDigestReference(string refOrId, string canonicalReference)
+    {
+        var r = Reference.Parse(canonicalReference);
+        if (r.Digest is null)
+            throw new InvalidReferenceException($"invalid reference format: {canonicalReference} has no digest");
+        r = r.NameOnly().WithDigest(r.Digest);
+        lock (_lock)
+        {
+            var img = Get(refOrId);
+            Db.Write((c, tx) => SetRef(c, tx, r, img.Id));
+        }
+    }
+
     static Reference ParseTagReference(string s)
     {
         var r = Reference.Parse(s);
