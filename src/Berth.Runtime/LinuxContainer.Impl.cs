@@ -130,9 +130,9 @@ public sealed partial class LinuxContainer
         };
         // Init joins the mount namespace itself: the host's berth-runc binary must still be visible to posix_spawn.
         var (pid, execChannel) = Launch(initPath, joined.Where(n => n.Type != "mount").ToList(), stdio, cgroup, config);
-        var process_ = new ExecProcess(pid);
-        Go(pid, execChannel, process_.SetExited);
-        return process_;
+        var exec = new ExecProcess(pid);
+        Go(pid, execChannel, exec.SetExited);
+        return exec;
     }
 
     static string ProcNsName(string type) => type switch { "mount" => "mnt", "network" => "net", _ => type };
@@ -146,7 +146,11 @@ public sealed partial class LinuxContainer
         }
     }
 
-    public void Signal(int signal) => ProcessControl.Signal(Pid, signal);
+    /// <summary>kill(2) on init; a no-op once it has been reaped, when the pid may already belong to another process.</summary>
+    public void Signal(int signal)
+    {
+        if (exitCode is null) ProcessControl.Signal(Pid, signal);
+    }
 
     public void Destroy()
     {
@@ -202,7 +206,10 @@ public sealed class ExecProcess
         }
     }
 
-    public void Signal(int signal) => ProcessControl.Signal(Pid, signal);
+    public void Signal(int signal)
+    {
+        if (exitCode is null) ProcessControl.Signal(Pid, signal);
+    }
 }
 
 static class ProcessControl
