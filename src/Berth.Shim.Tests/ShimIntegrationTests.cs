@@ -15,7 +15,7 @@ public sealed class ShimIntegrationTests : IAsyncDisposable
     static CancellationToken Ct => TestContext.Current.CancellationToken;
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("berth-shim-it-");
+    readonly DirectoryInfo _dir;
     readonly string _binDir;
     ShimHandle? _shim;
 
@@ -29,6 +29,8 @@ public sealed class ShimIntegrationTests : IAsyncDisposable
         if (Environment.UserName != "root") Assert.Skip("needs root to create namespaces and mounts");
         if (!File.Exists("/bin/busybox")) Assert.Skip("needs /bin/busybox (busybox-static) for the test rootfs");
         _binDir = FindBinaries() ?? SkipNoBinaries();
+        // Only now: a constructor that skips is never disposed, so anything made earlier would leak.
+        _dir = Directory.CreateTempSubdirectory("berth-shim-it-");
         var bin = Path.Combine(Bundle, "rootfs", "bin");
         Directory.CreateDirectory(bin);
         File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
