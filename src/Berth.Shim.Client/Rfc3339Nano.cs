@@ -11,8 +11,7 @@ namespace Berth.Shim.Client;
 /// </summary>
 public static class Rfc3339Nano
 {
-    public static string Format(DateTime time) =>
-        time.ToUniversalTime().ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffff'00Z'", CultureInfo.InvariantCulture);
+    public static string Format(DateTime time) => Api.Timestamps.Rfc3339NanoFixed(time.ToUniversalTime());
 
     public static bool TryParse(string? text, out DateTime utc)
     {
@@ -30,9 +29,6 @@ public static class Rfc3339Nano
         utc = parsed.UtcDateTime;
         return true;
     }
-
-    public static DateTime Parse(string text) =>
-        TryParse(text, out var utc) ? utc : throw new FormatException($"not an RFC 3339 time: {text}");
 }
 
 /// <summary>Serializes a <see cref="DateTime"/> the way Docker writes times (see <see cref="Rfc3339Nano"/>).</summary>

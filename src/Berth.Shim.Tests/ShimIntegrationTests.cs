@@ -90,11 +90,9 @@ public sealed class ShimIntegrationTests : IAsyncDisposable
 
     static async Task<(string Stdout, string Stderr)> ReadDemuxed(Stream stream)
     {
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        while (await StdCopy.ReadFrameAsync(stream, Ct).WaitAsync(Timeout, Ct) is { } frame)
-            (frame.Stream == StdStream.Stderr ? stderr : stdout).Append(Encoding.UTF8.GetString(frame.Payload));
-        return (stdout.ToString(), stderr.ToString());
+        var (stdout, stderr) = (new MemoryStream(), new MemoryStream());
+        await Api.StdStream.DemuxAsync(stream, stdout, stderr, Ct).WaitAsync(Timeout, Ct);
+        return (Encoding.UTF8.GetString(stdout.ToArray()), Encoding.UTF8.GetString(stderr.ToArray()));
     }
 
     static async Task<string> ReadRaw(Stream stream)

@@ -153,9 +153,8 @@ public sealed class ShimServerTests : IAsyncDisposable
         _hub.Publish(StdStream.Stderr, "oops\n"u8);
         _hub.End();
 
-        var frames = await ReadFrames(both);
-        Assert.Equal([(StdStream.Stdout, "hello\n"), (StdStream.Stderr, "oops\n")], frames);
-        Assert.Equal([(StdStream.Stderr, "oops\n")], await ReadFrames(errOnly));
+        Assert.Equal(("hello\n", "oops\n"), await ReadDemuxed(both));
+        Assert.Equal(("", "oops\n"), await ReadDemuxed(errOnly));
     }
 
     [Fact]
@@ -172,7 +171,7 @@ public sealed class ShimServerTests : IAsyncDisposable
         // Output keeps flowing after stdin EOF.
         _hub.Publish(StdStream.Stdout, "still here\n"u8);
         _hub.End();
-        Assert.Equal([(StdStream.Stdout, "still here\n")], await ReadFrames(attach));
+        Assert.Equal(("still here\n", ""), await ReadDemuxed(attach));
     }
 
     [Fact]
@@ -182,11 +181,10 @@ public sealed class ShimServerTests : IAsyncDisposable
         await Assert.ThrowsAsync<ShimUnavailableException>(() => client.StateAsync(Ct));
     }
 
-    static async Task<List<(StdStream, string)>> ReadFrames(Stream stream)
+    static async Task<(string Stdout, string Stderr)> ReadDemuxed(Stream stream)
     {
-        var frames = new List<(StdStream, string)>();
-        while (await StdCopy.ReadFrameAsync(stream, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct) is { } frame)
-            frames.Add((frame.Stream, Encoding.UTF8.GetString(frame.Payload)));
-        return frames;
+        var (stdout, stderr) = (new MemoryStream(), new MemoryStream());
+        await Api.StdStream.DemuxAsync(stream, stdout, stderr, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        return (Encoding.UTF8.GetString(stdout.ToArray()), Encoding.UTF8.GetString(stderr.ToArray()));
     }
 }

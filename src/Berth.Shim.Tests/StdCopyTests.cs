@@ -1,3 +1,4 @@
+using System.Text;
 using Berth.Shim.Client;
 
 namespace Berth.Shim.Tests;
@@ -19,29 +20,12 @@ public class StdCopyTests
     }
 
     [Fact]
-    public async Task ReadFrame_round_trips_frames_and_returns_null_at_eof()
+    public async Task Frames_demultiplex_back_into_their_streams()
     {
-        var stream = new MemoryStream([.. StdCopy.Frame(StdStream.Stdout, "out"u8), .. StdCopy.Frame(StdStream.Stderr, "err"u8)]);
-        var first = await StdCopy.ReadFrameAsync(stream, TestContext.Current.CancellationToken);
-        var second = await StdCopy.ReadFrameAsync(stream, TestContext.Current.CancellationToken);
-        Assert.Equal(StdStream.Stdout, first!.Value.Stream);
-        Assert.Equal("out"u8.ToArray(), first.Value.Payload);
-        Assert.Equal(StdStream.Stderr, second!.Value.Stream);
-        Assert.Equal("err"u8.ToArray(), second.Value.Payload);
-        Assert.Null(await StdCopy.ReadFrameAsync(stream, TestContext.Current.CancellationToken));
-    }
-
-    [Fact]
-    public async Task ReadFrame_rejects_unknown_stream_type()
-    {
-        var stream = new MemoryStream([7, 0, 0, 0, 0, 0, 0, 1, 65]);
-        await Assert.ThrowsAsync<InvalidDataException>(() => StdCopy.ReadFrameAsync(stream, TestContext.Current.CancellationToken));
-    }
-
-    [Fact]
-    public async Task ReadFrame_rejects_truncated_payload()
-    {
-        var stream = new MemoryStream([1, 0, 0, 0, 0, 0, 0, 5, 65]);
-        await Assert.ThrowsAsync<EndOfStreamException>(() => StdCopy.ReadFrameAsync(stream, TestContext.Current.CancellationToken));
+        var wire = new MemoryStream([.. StdCopy.Frame(StdStream.Stdout, "out"u8), .. StdCopy.Frame(StdStream.Stderr, "err"u8)]);
+        var (stdout, stderr) = (new MemoryStream(), new MemoryStream());
+        await Api.StdStream.DemuxAsync(wire, stdout, stderr, TestContext.Current.CancellationToken);
+        Assert.Equal("out", Encoding.UTF8.GetString(stdout.ToArray()));
+        Assert.Equal("err", Encoding.UTF8.GetString(stderr.ToArray()));
     }
 }
