@@ -94,6 +94,9 @@ public sealed partial class ContainerService
                 catch (Exception e) { p.Connected.TrySetException(e); }
             }
 
+            // Ask for the exit before the process can exit, so a short-lived container can't be
+            // missed; exit.json covers the rest.
+            var exited = shim.Client.WaitAsync(_shutdown.Token);
             try { await shim.Client.StartAsync(); }
             catch (ShimException e)
             {
@@ -113,7 +116,7 @@ public sealed partial class ContainerService
             c.Shim = shim.Client;
             _store.Save(c);
             Publish(c, "start");
-            _ = SuperviseAsync(c, shim.Client);
+            _ = SuperviseAsync(c, exited);
         }
         catch
         {
@@ -146,12 +149,12 @@ public sealed partial class ContainerService
         return new ApiException(400, "failed to create task for container: " + message);
     }
 
-    async Task SuperviseAsync(Container c, ShimClient shim)
+    async Task SuperviseAsync(Container c, Task<ExitInfo> exited)
     {
         ExitInfo? exit = null;
         try
         {
-            exit = await shim.WaitAsync(_shutdown.Token);
+            exit = await exited;
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
         {
@@ -312,7 +315,7 @@ public sealed partial class ContainerService
             {
                 c.Shim = shim;
                 try { _images.MountContainer(c.Id); } catch (Exception e) { LogUnmountFailed(c.Id, e.Message); }
-                _ = SuperviseAsync(c, shim);
+                _ = SuperviseAsync(c, shim.WaitAsync(_shutdown.Token));
                 continue;
             }
             var exit = ExitInfo.TryRead(FilesOf(c).StateDir);

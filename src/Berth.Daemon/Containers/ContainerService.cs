@@ -197,7 +197,13 @@ public sealed partial class ContainerService
     public async Task InspectAsync(Job job)
     {
         var c = _store.Get(job.Arg(0));
-        await job.Stdout.JsonAsync(200, ContainerViews.Inspect(c, FilesOf(c), c.Record.Driver, null), ApiJson.Default.ContainerInspect);
+        await job.Stdout.JsonAsync(200, ContainerViews.Inspect(c, FilesOf(c), c.Record.Driver, LayerMetadata(c.Id)), ApiJson.Default.ContainerInspect);
+    }
+
+    Dictionary<string, string>? LayerMetadata(string containerId)
+    {
+        try { return _images.Driver.Metadata(containerId).ToDictionary(); }
+        catch (Exception) { return null; }
     }
 
     public async Task ListAsync(Job job)

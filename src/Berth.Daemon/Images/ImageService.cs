@@ -92,8 +92,7 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
             Config = config,
             Comment = string.IsNullOrEmpty(message) ? "Imported from -" : message,
         };
-        // Import reads the body synchronously while hashing and extracting; keep it off the request thread.
-        var record = await Task.Run(() => images.Import(job.Stdin, options), job.Cancelled);
+        var record = await images.ImportAsync(job.Stdin, options, job.Cancelled);
         events.Publish("image", "import", record.Id, new() { ["name"] = record.Id });
         if (reference is not null) events.Publish("image", "tag", record.Id, new() { ["name"] = reference });
         var body = await job.Stdout.StreamAsync("application/json");
@@ -123,7 +122,7 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         Os = img.Os,
         Size = img.Size,
         VirtualSize = img.Size,
-        GraphDriver = new GraphDriverData { Name = images.Driver.Name, Data = new() },
+        GraphDriver = new GraphDriverData { Name = images.Driver.Name, Data = images.Driver.Metadata(img.TopLayerId).ToDictionary() },
         RootFS = new Api.RootFs { Type = "layers", Layers = img.DiffIds.ToList() },
     };
 
