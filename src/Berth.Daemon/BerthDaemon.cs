@@ -16,7 +16,6 @@ public sealed partial class BerthDaemon : IAsyncDisposable
 {
     readonly DaemonOptions _options;
     readonly ILoggerFactory _loggers;
-    readonly ILoggerProvider _logProvider;
     readonly ILogger _log;
     ImageStore? _images;
     ContainerService? _containers;
@@ -29,7 +28,6 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     public BerthDaemon(DaemonOptions options, ILoggerProvider logProvider)
     {
         _options = options;
-        _logProvider = logProvider;
         _loggers = LoggerFactory.Create(b => b.AddProvider(logProvider).SetMinimumLevel(options.LogLevel));
         _log = _loggers.CreateLogger("Berth.Daemon");
         Engine = new Engine.Engine(_loggers.CreateLogger<Engine.Engine>());
@@ -55,7 +53,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         await _containers.RestoreAsync();
 
         _server = new ApiServer(_options, Engine, _loggers);
-        await _server.StartAsync(_logProvider);
+        _server.Start();
         LogListening(string.Join(", ", _options.Hosts), _images.Driver.Name);
     }
 

@@ -39,20 +39,20 @@ public sealed partial class ContainerService
             await WriteLogsAsync(client, c, new LogReadOptions { Stdout = stdout, Stderr = stderr }, timestamps: false, job.Cancelled);
         if (!stream) return;
 
+        // From here the hijacked connection is ours: a client that half-closes (docker does when it
+        // has no stdin to send) trips Kestrel's RequestAborted, yet still wants all the output.
+        // The stream ends when the container does, or when a write to the client fails.
         ShimAttachStream? shimStream = null;
         try
         {
             if (pending is not null)
-            {
-                using var reg = job.Cancelled.Register(() => pending.Connected.TrySetCanceled());
                 shimStream = await pending.Connected.Task;
-            }
             else if (c.Shim is { } shim && c.IsRunning)
-                shimStream = await shim.AttachAsync(stdin && c.Record.Config.OpenStdin, stdout, stderr, c.Record.Config.StdinOnce, job.Cancelled);
+                shimStream = await shim.AttachAsync(stdin && c.Record.Config.OpenStdin, stdout, stderr, c.Record.Config.StdinOnce);
         }
-        catch (Exception) when (job.Cancelled.IsCancellationRequested || pending is not null)
+        catch (Exception) when (pending is not null)
         {
-            lock (c.PendingAttaches) if (pending is not null) c.PendingAttaches.Remove(pending);
+            lock (c.PendingAttaches) c.PendingAttaches.Remove(pending);
             return;
         }
         catch (ShimException)
@@ -63,7 +63,7 @@ public sealed partial class ContainerService
         await using (shimStream)
         {
             Publish(c, "attach");
-            await PumpAsync(client, shimStream, stdin && c.Record.Config.OpenStdin, job.Cancelled);
+            await PumpAsync(client, shimStream, stdin && c.Record.Config.OpenStdin, CancellationToken.None);
         }
     }
 

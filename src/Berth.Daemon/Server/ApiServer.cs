@@ -1,21 +1,15 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Berth.Api;
 using Berth.Daemon.Engine;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.DependencyInjection;
+using Berth.Daemon.Server.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Daemon.Server;
 
 /// <summary>
-/// The daemon's Server role: Kestrel listening on the unix socket (and TCP only with mutual TLS),
+/// The daemon's Server role: the Engine API on the unix socket (and TCP only with mutual TLS),
 /// Docker's version rules and headers on every response, and one job per request.
 /// </summary>
 public sealed partial class ApiServer : IAsyncDisposable
@@ -28,7 +22,7 @@ public sealed partial class ApiServer : IAsyncDisposable
     readonly Engine.Engine _engine;
     readonly Router _router = ApiRoutes.Build();
     readonly ILogger _log;
-    WebApplication? _app;
+    HttpServer? _http;
 
     public ApiServer(DaemonOptions options, Engine.Engine engine, ILoggerFactory loggers)
     {
@@ -40,68 +34,51 @@ public sealed partial class ApiServer : IAsyncDisposable
     public IReadOnlyList<Route> Routes => _router.Routes;
 
     /// <summary>The <c>serveapi</c> job: binds every listener and starts serving.</summary>
-    public async Task StartAsync(ILoggerProvider logProvider)
+    public void Start()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Array.Empty<string>() });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(logProvider);
-        builder.Logging.SetMinimumLevel(_options.LogLevel <= LogLevel.Debug ? LogLevel.Information : LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k =>
+        _http = new HttpServer(HandleAsync, Decorate, m => LogConnection(m));
+        foreach (var host in _options.Hosts)
         {
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = null;
-            k.Limits.MinRequestBodyDataRate = null;
-            k.Limits.MinResponseDataRate = null;
-            k.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
-            foreach (var host in _options.Hosts) Listen(k, host);
-        });
-        _app = builder.Build();
-        _app.Run(HandleAsync);
-
-        var unixSockets = _options.Hosts.Where(h => h.Scheme == "unix").Select(h => h.Path).ToList();
-        foreach (var path in unixSockets) PrepareSocketPath(path);
-        // Sockets are born 0660 rather than chmod-ed after a window of wider access.
-        var oldMask = Interop.LibC.umask(0b001_001_111) /* 0117 */;
-        try { await _app.StartAsync(); }
-        finally { Interop.LibC.umask(oldMask); }
-        foreach (var path in unixSockets) SetSocketGroup(path);
-    }
-
-    void Listen(KestrelServerOptions k, DaemonHost host)
-    {
-        switch (host.Scheme)
-        {
-            case "unix":
-                k.ListenUnixSocket(host.Path, lo => lo.Protocols = HttpProtocols.Http1);
-                break;
-            case "tcp":
-                var ip = host.Address == "" || host.Address == "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(host.Address);
-                k.Listen(ip, host.Port, lo =>
-                {
-                    lo.Protocols = HttpProtocols.Http1;
-                    lo.UseHttps(ConfigureTls);
-                });
-                break;
-            default:
-                throw new ArgumentException($"unsupported host scheme {host.Scheme}");
+            switch (host.Scheme)
+            {
+                case "unix":
+                    PrepareSocketPath(host.Path);
+                    // Sockets are born 0660 rather than chmod-ed after a window of wider access.
+                    var oldMask = Interop.LibC.umask(0b001_001_111 /* 0117 */);
+                    try { _http.ListenUnix(host.Path); }
+                    finally { Interop.LibC.umask(oldMask); }
+                    SetSocketGroup(host.Path);
+                    break;
+                case "tcp":
+                    var ip = host.Address is "" or "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(host.Address);
+                    _http.ListenTcp(ip, host.Port, HttpServer.MutualTls(LoadServerCertificate(), LoadCa()));
+                    break;
+                default:
+                    throw new ArgumentException($"unsupported host scheme {host.Scheme}");
+            }
         }
     }
 
-    void ConfigureTls(HttpsConnectionAdapterOptions https)
+    X509Certificate2 LoadServerCertificate()
     {
-        var cert = X509Certificate2.CreateFromPemFile(_options.TlsCert!, _options.TlsKey!);
-        https.ServerCertificate = X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null);
+        using var cert = X509Certificate2.CreateFromPemFile(_options.TlsCert!, _options.TlsKey!);
+        // An ephemeral key from PEM can't serve TLS on Linux until it is re-imported.
+        return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null);
+    }
+
+    X509Certificate2Collection LoadCa()
+    {
         var ca = new X509Certificate2Collection();
         ca.ImportFromPemFile(_options.TlsCaCert!);
-        https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
-        https.ClientCertificateValidation = (clientCert, _, _) =>
-        {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(ca);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            return chain.Build(clientCert);
-        };
+        return ca;
+    }
+
+    static void Decorate(HttpResponse r)
+    {
+        r.Headers["Api-Version"] = ApiVersions.Max;
+        r.Headers["Ostype"] = "linux";
+        r.Headers["Server"] = ServerHeader;
+        r.Headers["Docker-Experimental"] = "false";
     }
 
     /// <summary>Removes a stale socket file, but refuses to steal one a live daemon still answers on.</summary>
@@ -127,15 +104,9 @@ public sealed partial class ApiServer : IAsyncDisposable
         if (gid is int g) Interop.LibC.Check(Interop.LibC.chown(path, 0, (uint)g), "chown", path);
     }
 
-    async Task HandleAsync(HttpContext ctx)
+    async Task HandleAsync(HttpRequest req, HttpResponse res)
     {
-        var res = ctx.Response;
-        res.Headers["Api-Version"] = ApiVersions.Max;
-        res.Headers["Ostype"] = "linux";
-        res.Headers["Server"] = ServerHeader;
-        res.Headers["Docker-Experimental"] = "false";
-
-        var path = ctx.Request.Path.Value ?? "/";
+        var path = req.Path;
         if (path.StartsWith("/v", StringComparison.Ordinal) && path.Length > 2 && char.IsAsciiDigit(path[2]))
         {
             int slash = path.IndexOf('/', 1);
@@ -143,42 +114,40 @@ public sealed partial class ApiServer : IAsyncDisposable
             path = slash < 0 ? "/" : path[slash..];
             if (!Version.TryParse(versionText, out var v))
             {
-                await WriteErrorAsync(ctx, 404, "page not found");
+                await WriteErrorAsync(res, 404, "page not found");
                 return;
             }
             if (v < MinVersion)
             {
-                await WriteErrorAsync(ctx, 400, $"client version {versionText} is too old. Minimum supported API version is {ApiVersions.Min}, please upgrade your client to a newer version");
+                await WriteErrorAsync(res, 400, $"client version {versionText} is too old. Minimum supported API version is {ApiVersions.Min}, please upgrade your client to a newer version");
                 return;
             }
             if (v > MaxVersion)
             {
-                await WriteErrorAsync(ctx, 400, $"client version {versionText} is too new. Maximum supported API version is {ApiVersions.Max}");
+                await WriteErrorAsync(res, 400, $"client version {versionText} is too new. Maximum supported API version is {ApiVersions.Max}");
                 return;
             }
         }
 
-        if (HttpMethods.IsOptions(ctx.Request.Method))
+        if (req.Method == "OPTIONS")
         {
-            res.StatusCode = 200;
+            await res.EmptyAsync(200);
             return;
         }
 
-        var match = _router.Match(ctx.Request.Method, path);
+        var match = _router.Match(req.Method, path);
         if (match is null)
         {
-            await WriteErrorAsync(ctx, 404, "page not found");
+            await WriteErrorAsync(res, 404, "page not found");
             return;
         }
 
-        var env = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        foreach (var (k, v) in ctx.Request.Query) env[k] = v.ToArray()!;
-        if (ctx.Request.Headers.TryGetValue("X-Registry-Auth", out var auth)) env["@auth"] = new[] { auth.ToString() };
-        if (ctx.Request.ContentType is { } ct) env["@content-type"] = new[] { ct };
-        env["@method"] = new[] { ctx.Request.Method };
+        var env = new Dictionary<string, string[]>(req.Query, StringComparer.Ordinal);
+        if (req.Header("X-Registry-Auth") is { } auth) env["@auth"] = [auth];
+        if (req.Header("Content-Type") is { } ct) env["@content-type"] = [ct];
+        env["@method"] = [req.Method];
 
-        var output = new HttpJobOutput(ctx);
-        var job = new Job(match.Value.route.Job, match.Value.args, new JobEnv(env), ctx.Request.Body, output, ctx.RequestAborted);
+        var job = new Job(match.Value.route.Job, match.Value.args, new JobEnv(env), req.Body, res, res.Aborted);
         try
         {
             await _engine.RunAsync(job);
@@ -187,30 +156,25 @@ public sealed partial class ApiServer : IAsyncDisposable
         {
             var api = ApiException.From(e);
             if (api.StatusCode >= 500) LogInternalError(job.Name, e.ToString());
-            if (!output.Started) await WriteErrorAsync(ctx, api.StatusCode, api.Message);
+            if (!res.Started) await WriteErrorAsync(res, api.StatusCode, api.Message);
         }
     }
 
-    static async Task WriteErrorAsync(HttpContext ctx, int status, string message)
-    {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse { Message = message }, ApiJson.Default.ErrorResponse);
-        ctx.Response.StatusCode = status;
+    static Task WriteErrorAsync(HttpResponse res, int status, string message) =>
         // Exactly "application/json": the Go client compares the header verbatim.
-        ctx.Response.ContentType = "application/json";
-        ctx.Response.ContentLength = bytes.Length + 1;
-        await ctx.Response.Body.WriteAsync(bytes);
-        await ctx.Response.Body.WriteAsync("\n"u8.ToArray());
-    }
+        res.JsonAsync(status, new ErrorResponse { Message = message }, ApiJson.Default.ErrorResponse);
 
     public async ValueTask DisposeAsync()
     {
-        if (_app is null) return;
-        await _app.StopAsync(TimeSpan.FromSeconds(5));
-        await _app.DisposeAsync();
+        if (_http is null) return;
+        await _http.DisposeAsync();
         foreach (var h in _options.Hosts.Where(h => h.Scheme == "unix"))
             try { File.Delete(h.Path); } catch (IOException) { }
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Error, Message = "job {Job} failed: {Error}")]
     partial void LogInternalError(string job, string error);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Debug, Message = "connection: {Message}")]
+    partial void LogConnection(string message);
 }
