@@ -99,9 +99,9 @@ public sealed class DaemonFixture : IAsyncLifetime
         return new HttpClient(handler) { BaseAddress = new Uri("http://api.moby.localhost"), Timeout = TimeSpan.FromSeconds(60) };
     }
 
-    public Task<(int Code, string Out, string Err)> Berth(params string[] args) => Berth(null, args);
+    public Task<(int Code, string Out, string Err)> Berth(params string[] args) => BerthWithInput(null, args);
 
-    public Task<(int Code, string Out, string Err)> Berth(string? stdin, params string[] args) =>
+    public Task<(int Code, string Out, string Err)> BerthWithInput(string? stdin, params string[] args) =>
         Tools.RunAsync(Path.Combine(BinDir, "berth"), new[] { "-H", Host }.Concat(args).ToArray(), stdin);
 
     public Task<(int Code, string Out, string Err)> Docker(params string[] args)

@@ -148,7 +148,7 @@ public sealed class RunTests(DaemonFixture d) : IClassFixture<DaemonFixture>
         Assert.Contains("is not running", kill2Err);
         Assert.Equal(0, (await d.Berth("rm", "victim")).Code);
         var (_, _, goneErr) = await d.Berth("inspect", "victim");
-        Assert.Contains("No such container: victim", goneErr);
+        Assert.Contains("No such object: victim", goneErr);
     }
 
     [Fact]

@@ -17,7 +17,18 @@ public sealed partial class ContainerService
             await job.Stdout.EmptyAsync(304);
             return;
         }
-        await StartAsync(c);
+        try
+        {
+            await StartAsync(c);
+        }
+        catch (ApiException) when (c.Record.HostConfig.AutoRemove)
+        {
+            // As dockerd does: a --rm container that could not start is removed, so the client's
+            // wait for "removed" ends.
+            try { await DestroyAsync(c); }
+            catch (Exception e) { LogAutoRemoveFailed(c.Id, e.Message); }
+            throw;
+        }
         await job.Stdout.EmptyAsync(204);
     }
 
