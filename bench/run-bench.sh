@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of Berth against Docker's dockerd on this machine, in one run:
+#   - `run --rm busybox true`: berth CLI -> berthd, docker CLI -> berthd, docker CLI -> dockerd
+#   - daemon start (launch until /_ping answers): berthd and dockerd
+#   - `ps -a` with $PS_CONTAINERS containers present
+# Both daemons are private (own sockets, data roots, exec roots, containerd namespaces) and are
+# torn down on exit, leaving no mounts, processes, cgroups or temp files.
+# Needs root, hyperfine, python3, Debian's docker.io (/usr/sbin/dockerd) and a docker CLI.
+#
+# Env: RUNS (hyperfine runs, default 20), BERTHD_STARTS (5), DOCKERD_STARTS (3),
+#      PS_CONTAINERS (20), DOCKER_CLI (/usr/local/bin/docker), DOCKERD (/usr/sbin/dockerd),
+#      OUT (where JSON and the markdown fragment are kept, default bench/out).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-20}
+BERTHD_STARTS=${BERTHD_STARTS:-5}
+DOCKERD_STARTS=${DOCKERD_STARTS:-3}
+PS_CONTAINERS=${PS_CONTAINERS:-20}
+DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
+DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
+OUT=${OUT:-$top/bench/out}
+
+[ "$(id -u)" = 0 ] || { echo "run-bench.sh must run as root" >&2; exit 1; }
+for tool in hyperfine python3 "$DOCKER_CLI" "$DOCKERD" "$top/bin/berth" "$top/bin/berthd"; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/berthbench.XXXXXX)
+tag=$(basename "$TMP")
+berth_sock=$TMP/berth.sock
+docker_sock=$TMP/docker.sock
+# dockerd's containers go under a cgroup parent of our own, so cleanup can remove it.
+cgroup_parent=/$tag
+berth=("$top/bin/berth" -H "unix://$berth_sock")
+dk_berth=("$DOCKER_CLI" -H "unix://$berth_sock")
+dk_docker=("$DOCKER_CLI" -H "unix://$docker_sock")
+
+# The user's docker config and context must neither steer nor be touched by the bench.
+export DOCKER_CONFIG=$TMP/docker-config
+unset DOCKER_HOST DOCKER_CONTEXT BERTH_HOST
+mkdir -p "$DOCKER_CONFIG" "$OUT"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# SIGTERM, wait up to $2 seconds, then SIGKILL.
+stop_pid() {
+  local pid=$1 grace=${2:-20} i
+  pid_alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+  log "pid $pid ignored SIGTERM for ${grace}s; SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do pid_alive "$pid" || return 0; sleep 0.1; done
+}
+
+pidfile_pid() { [ -s "$1" ] && cat "$1" || true; }
+
+berthd_cmd=("$top/bin/berthd" -H "unix://$berth_sock" --data-root "$TMP/berth-data"
+  --exec-root "$TMP/berth-exec" --bridge none --pidfile "$TMP/berthd.pid")
+# No --containerd: dockerd 20.10 then spawns its own containerd under exec-root (it would use
+# a system containerd at /run/containerd/containerd.sock, which start_dockerd rules out).
+dockerd_cmd=("$DOCKERD" -H "unix://$docker_sock" --data-root "$TMP/docker-data"
+  --exec-root "$TMP/docker-exec" --pidfile "$TMP/dockerd.pid" --bridge none --iptables=false
+  --ip6tables=false --ip-masq=false --containerd-namespace berthbench
+  --containerd-plugins-namespace berthbenchp --cgroup-parent "$cgroup_parent"
+  --oom-score-adjust 0)
+
+# Prints the milliseconds from launch until /_ping answers.
+start_berthd() {
+  python3 "$top/bench/start-daemon.py" "$berth_sock" "$TMP/berthd.log" 30 -- "${berthd_cmd[@]}"
+}
+start_dockerd() {
+  if [ -S /run/containerd/containerd.sock ]; then
+    log "note: a system containerd is running; dockerd 20.10 uses it instead of its own"
+  fi
+  python3 "$top/bench/start-daemon.py" "$docker_sock" "$TMP/dockerd.log" 120 -- "${dockerd_cmd[@]}"
+}
+stop_berthd() { stop_pid "$(pidfile_pid "$TMP/berthd.pid")" 20; }
+stop_dockerd() {
+  local containerd_pid
+  containerd_pid=$(pidfile_pid "$TMP/docker-exec/containerd/containerd.pid")
+  stop_pid "$(pidfile_pid "$TMP/dockerd.pid")" 30
+  # dockerd stops the containerd it spawned; make sure.
+  stop_pid "$containerd_pid" 10
+}
+
+remove_containers() {
+  local ids
+  ids=$("$@" ps -aq 2>/dev/null) || return 0
+  [ -z "$ids" ] || "$@" rm -f $ids >/dev/null 2>&1 || true
+}
+
+cleanup() {
+  local rc=$? pid mnt
+  trap - EXIT INT TERM
+  set +e
+  log "cleaning up"
+  [ -S "$berth_sock" ] && remove_containers "${berth[@]}"
+  [ -S "$docker_sock" ] && remove_containers "${dk_docker[@]}"
+  stop_berthd
+  stop_dockerd
+  # Anything still running from our tree: shims of either engine carry $TMP in their argv.
+  for pid in $(pgrep -f "$TMP/"); do
+    [ "$pid" = $$ ] || stop_pid "$pid" 5
+  done
+  # Deepest mount points first; mountinfo field 5 is the mount point.
+  for mnt in $(awk -v t="$TMP" 'index($5, t) == 1 { print length($5) " " $5 }' /proc/self/mountinfo |
+               sort -rn | cut -d' ' -f2-); do
+    umount -l "$mnt" 2>/dev/null
+  done
+  rm -rf "$TMP"
+  for d in /sys/fs/cgroup/*/"$tag"; do
+    [ -d "$d" ] && rmdir "$d" 2>/dev/null
+  done
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- set up both daemons and the busybox image -------------------------------------------
+log "temp dir $TMP"
+# The machine may be shared; the load at the start goes into the report.
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+"$top/scripts/busybox-rootfs" "$TMP/rootfs"
+tar -C "$TMP/rootfs" --numeric-owner -cf "$TMP/busybox.tar" .
+
+log "starting berthd"
+start_berthd >/dev/null
+"${berth[@]}" version >/dev/null
+"${berth[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
+
+log "starting dockerd (it starts its own containerd)"
+start_dockerd >/dev/null
+"${dk_docker[@]}" version >/dev/null
+"${dk_docker[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
+
+# Sanity: each path really runs the container.
+for cli in berth dk_berth dk_docker; do
+  declare -n c=$cli
+  out=$("${c[@]}" run --rm busybox echo ok)
+  [ "$out" = ok ] || { log "$cli: run --rm busybox echo ok printed '$out'"; exit 1; }
+done
+
+# ---- daemon start ------------------------------------------------------------------------
+log "berthd start x$BERTHD_STARTS"
+: >"$TMP/berthd-start.txt"
+for ((i = 0; i < BERTHD_STARTS; i++)); do
+  stop_berthd
+  start_berthd >>"$TMP/berthd-start.txt"
+done
+log "dockerd start x$DOCKERD_STARTS"
+: >"$TMP/dockerd-start.txt"
+for ((i = 0; i < DOCKERD_STARTS; i++)); do
+  stop_dockerd
+  start_dockerd >>"$TMP/dockerd-start.txt"
+done
+
+# ---- run --rm busybox true ---------------------------------------------------------------
+log "run --rm busybox true, $RUNS runs each"
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/run.json" \
+  -n "berth CLI -> berthd" "${berth[*]} run --rm busybox true" \
+  -n "docker CLI -> berthd" "${dk_berth[*]} run --rm busybox true" \
+  -n "docker CLI -> dockerd" "${dk_docker[*]} run --rm busybox true"
+
+# ---- ps -a with containers present -------------------------------------------------------
+log "creating $PS_CONTAINERS containers on each daemon"
+for ((i = 0; i < PS_CONTAINERS; i++)); do
+  "${berth[@]}" create busybox true >/dev/null
+  "${dk_docker[@]}" create busybox true >/dev/null
+done
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/ps.json" \
+  -n "berth CLI -> berthd" "${berth[*]} ps -a" \
+  -n "docker CLI -> berthd" "${dk_berth[*]} ps -a" \
+  -n "docker CLI -> dockerd" "${dk_docker[*]} ps -a"
+
+# ---- report ------------------------------------------------------------------------------
+day=$(date -u +%F)
+cp "$TMP/run.json" "$OUT/run-$day.json"
+cp "$TMP/ps.json" "$OUT/ps-$day.json"
+python3 - "$TMP" "$OUT/benchmarks-$day.md" "$day" "$RUNS" "$PS_CONTAINERS" \
+  "$(nproc)" "$(. /etc/os-release && echo "$PRETTY_NAME")" "$(uname -r)" \
+  "$("${dk_docker[@]}" version --format '{{.Server.Version}}')" \
+  "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" "$load" <<'PY'
+import json, statistics, sys
+
+tmp, md_path, day, runs, nps, cores, os_name, kernel, dockerd_ver, cli_ver, load = sys.argv[1:]
+
+def hf(name):
+    with open(f"{tmp}/{name}.json") as f:
+        return {r["command"]: r for r in json.load(f)["results"]}
+
+def starts(name):
+    with open(f"{tmp}/{name}-start.txt") as f:
+        return [float(x) / 1000 for x in f.read().split()]
+
+run, ps = hf("run"), hf("ps")
+bs, ds = starts("berthd"), starts("dockerd")
+ref = "docker CLI -> dockerd"
+
+rows = []  # (measurement, path, median s, spread text, ratio to dockerd)
+for title, res in (("run --rm busybox true", run), (f"ps -a ({nps} containers)", ps)):
+    base = res[ref]["median"]
+    for path, r in res.items():
+        spread = f"{r['min'] * 1000:.1f}–{r['max'] * 1000:.1f}"
+        rows.append((title, path, r["median"], spread, r["median"] / base))
+bm, dm = statistics.median(bs), statistics.median(ds)
+rows.append(("daemon start to /_ping", "berthd", bm, f"{min(bs) * 1000:.1f}–{max(bs) * 1000:.1f}", bm / dm))
+rows.append(("daemon start to /_ping", "dockerd + containerd", dm, f"{min(ds) * 1000:.1f}–{max(ds) * 1000:.1f}", 1.0))
+
+head = "| Measurement | Path | Median (ms) | Min–max (ms) | vs dockerd |"
+lines = [head, "|---|---|--:|--:|--:|"]
+for title, path, med, spread, ratio in rows:
+    lines.append(f"| {title} | {path} | {med * 1000:.1f} | {spread} | {ratio:.2f}x |")
+table = "\n".join(lines)
+
+md = f"""### {day}
+
+Machine: {cores} cores, {os_name}, kernel {kernel}. dockerd {dockerd_ver} (Debian docker.io)
+with the containerd it spawns; docker CLI {cli_ver}. `run` and `ps` rows: hyperfine,
+{runs} runs after 3 warm-ups; daemon start: {len(bs)} berthd starts, {len(ds)} dockerd starts.
+Load average when the run began: {load}.
+
+{table}
+"""
+print()
+print(table)
+with open(md_path, "w") as f:
+    f.write(md)
+PY
+log "markdown fragment: $OUT/benchmarks-$day.md (JSON beside it)"
