@@ -61,6 +61,17 @@ public sealed class RunTests(DaemonFixture d) : IClassFixture<DaemonFixture>
     }
 
     [Fact]
+    public async Task Container_network_namespace_has_loopback_up_and_nothing_else()
+    {
+        d.Require();
+        var (code, stdout, stderr) = await d.Berth("run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("lo", lines[0]);
+        Assert.Equal(1, Convert.ToInt32(lines[1], 16) & 1); // IFF_UP
+    }
+
+    [Fact]
     public async Task Run_applies_env_workdir_user_and_entrypoint()
     {
         d.Require();

@@ -102,6 +102,21 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The runtime removes each container's cgroup; the shared <c>berth</c> parent goes when the
+    /// daemon stops and nothing is left in it (rmdir fails while another daemon's containers use it).
+    /// </summary>
+    static void RemoveCgroupParents()
+    {
+        foreach (var root in new[] { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" }.Concat(Directory.Exists("/sys/fs/cgroup") ? Directory.GetDirectories("/sys/fs/cgroup") : []))
+        {
+            var dir = Path.Combine(root, "berth");
+            try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: false); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
     string DaemonId()
     {
         var path = Path.Combine(_options.DataRoot, "engine-id");
@@ -117,6 +132,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         if (_containers is not null) await _containers.ShutdownAsync(_options.LiveRestore);
         await Engine.ShutdownAsync();
         _images?.Dispose();
+        RemoveCgroupParents();
         if (_options.PidFile is { } pidFile) try { File.Delete(pidFile); } catch (IOException) { }
         _lock?.Dispose();
         _loggers.Dispose();

@@ -95,6 +95,16 @@ public sealed partial class ContainerService
                 throw StartFailed(c, e.Message);
             }
 
+            if (r.HostConfig.NetworkMode != "host")
+            {
+                try { Network.Loopback.BringUp(shim.InitPid); }
+                catch (Exception e)
+                {
+                    try { await shim.Client.KillAsync(9); } catch (Exception) { }
+                    throw StartFailed(c, "setting up the container's loopback interface: " + e.Message);
+                }
+            }
+
             // Attaches that came before start get their streams now, before the process runs,
             // so not a byte of output is lost.
             List<PendingAttach> pending;
