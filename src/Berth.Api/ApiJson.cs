@@ -17,6 +17,7 @@ namespace Berth.Api;
 [JsonSerializable(typeof(ContainerWaitResponse))]
 [JsonSerializable(typeof(ContainerConfig))]
 [JsonSerializable(typeof(HostConfig))]
+[JsonSerializable(typeof(NetworkingConfig))]
 [JsonSerializable(typeof(List<ImageSummary>))]
 [JsonSerializable(typeof(ImageInspect))]
 [JsonSerializable(typeof(List<ImageDeleteResponseItem>))]

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Berth.Api;
@@ -194,50 +195,55 @@ public sealed class NetworkingConfig
     public Dictionary<string, EndpointSettings?>? EndpointsConfig { get; set; }
 }
 
-/// <summary>Body of <c>POST /containers/create</c>: the Config fields inline plus HostConfig and NetworkingConfig.</summary>
+/// <summary>
+/// Body of <c>POST /containers/create</c>: on the wire the Config fields sit at the top level
+/// beside HostConfig and NetworkingConfig; in code they are one <see cref="ContainerConfig"/>.
+/// </summary>
+[JsonConverter(typeof(ContainerCreateRequestConverter))]
 public sealed class ContainerCreateRequest
 {
-    public string? Hostname { get; set; }
-    public string? Domainname { get; set; }
-    public string? User { get; set; }
-    public bool AttachStdin { get; set; }
-    public bool AttachStdout { get; set; }
-    public bool AttachStderr { get; set; }
-    public Dictionary<string, EmptyObject>? ExposedPorts { get; set; }
-    public bool Tty { get; set; }
-    public bool OpenStdin { get; set; }
-    public bool StdinOnce { get; set; }
-    public List<string>? Env { get; set; }
-    [JsonConverter(typeof(StrSliceConverter))]
-    public List<string>? Cmd { get; set; }
-    public HealthConfig? Healthcheck { get; set; }
-    public bool ArgsEscaped { get; set; }
-    public string? Image { get; set; }
-    public Dictionary<string, EmptyObject>? Volumes { get; set; }
-    public string? WorkingDir { get; set; }
-    [JsonConverter(typeof(StrSliceConverter))]
-    public List<string>? Entrypoint { get; set; }
-    public bool NetworkDisabled { get; set; }
-    public string? MacAddress { get; set; }
-    public List<string>? OnBuild { get; set; }
-    public Dictionary<string, string>? Labels { get; set; }
-    public string? StopSignal { get; set; }
-    public int? StopTimeout { get; set; }
-    public List<string>? Shell { get; set; }
+    public ContainerConfig Config { get; set; } = new();
     public HostConfig? HostConfig { get; set; }
     public NetworkingConfig? NetworkingConfig { get; set; }
+}
 
-    /// <summary>The Config part of the request, as inspect shows it.</summary>
-    public ContainerConfig ToConfig() => new()
+/// <summary>Flattens <see cref="ContainerCreateRequest"/> to and from Docker's wire shape.</summary>
+public sealed class ContainerCreateRequestConverter : JsonConverter<ContainerCreateRequest>
+{
+    public override ContainerCreateRequest Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        Hostname = Hostname, Domainname = Domainname, User = User,
-        AttachStdin = AttachStdin, AttachStdout = AttachStdout, AttachStderr = AttachStderr,
-        ExposedPorts = ExposedPorts, Tty = Tty, OpenStdin = OpenStdin, StdinOnce = StdinOnce,
-        Env = Env, Cmd = Cmd, Healthcheck = Healthcheck, ArgsEscaped = ArgsEscaped, Image = Image,
-        Volumes = Volumes, WorkingDir = WorkingDir, Entrypoint = Entrypoint,
-        NetworkDisabled = NetworkDisabled, MacAddress = MacAddress, OnBuild = OnBuild, Labels = Labels,
-        StopSignal = StopSignal, StopTimeout = StopTimeout, Shell = Shell,
-    };
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("expected a JSON object");
+        using var doc = JsonDocument.ParseValue(ref reader);
+        var root = doc.RootElement;
+        var request = new ContainerCreateRequest { Config = root.Deserialize(ApiJson.Default.ContainerConfig)! };
+        foreach (var property in root.EnumerateObject())
+        {
+            // Go's decoder matches field names case-insensitively; so do we.
+            if (property.Name.Equals("HostConfig", StringComparison.OrdinalIgnoreCase))
+                request.HostConfig = property.Value.Deserialize(ApiJson.Default.HostConfig);
+            else if (property.Name.Equals("NetworkingConfig", StringComparison.OrdinalIgnoreCase))
+                request.NetworkingConfig = property.Value.Deserialize(ApiJson.Default.NetworkingConfig);
+        }
+        return request;
+    }
+
+    public override void Write(Utf8JsonWriter writer, ContainerCreateRequest value, JsonSerializerOptions options)
+    {
+        using var config = JsonSerializer.SerializeToDocument(value.Config, ApiJson.Default.ContainerConfig);
+        writer.WriteStartObject();
+        foreach (var property in config.RootElement.EnumerateObject()) property.WriteTo(writer);
+        if (value.HostConfig is not null)
+        {
+            writer.WritePropertyName("HostConfig");
+            JsonSerializer.Serialize(writer, value.HostConfig, ApiJson.Default.HostConfig);
+        }
+        if (value.NetworkingConfig is not null)
+        {
+            writer.WritePropertyName("NetworkingConfig");
+            JsonSerializer.Serialize(writer, value.NetworkingConfig, ApiJson.Default.NetworkingConfig);
+        }
+        writer.WriteEndObject();
+    }
 }
 
 public sealed class ContainerCreateResponse

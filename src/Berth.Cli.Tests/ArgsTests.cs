@@ -64,13 +64,14 @@ public class ArgsTests
         var flags = RunCommands.All().Single(c => c.Name == "run").Flags;
         var p = ParsedArgs.Parse(flags, new[] { "-it", "--rm", "-l", "a=b", "-e", "X=1", "-w", "/w", "busybox", "sh" }, true);
         var req = RunCommands.BuildCreateRequest(p, detach: false, (24, 80));
-        Assert.True(req.Tty && req.OpenStdin && req.AttachStdin && req.StdinOnce);
+        var cfg = req.Config;
+        Assert.True(cfg.Tty && cfg.OpenStdin && cfg.AttachStdin && cfg.StdinOnce);
         Assert.True(req.HostConfig!.AutoRemove);
         Assert.Equal(new List<long> { 24, 80 }, req.HostConfig.ConsoleSize);
-        Assert.Equal("b", req.Labels!["a"]);
-        Assert.Equal(new[] { "X=1" }, req.Env);
-        Assert.Equal("/w", req.WorkingDir);
-        Assert.Equal(new[] { "sh" }, req.Cmd);
+        Assert.Equal("b", cfg.Labels!["a"]);
+        Assert.Equal(new[] { "X=1" }, cfg.Env);
+        Assert.Equal("/w", cfg.WorkingDir);
+        Assert.Equal(new[] { "sh" }, cfg.Cmd);
         Assert.Equal("default", req.HostConfig.NetworkMode);
     }
 

@@ -38,7 +38,7 @@ public static class RunCommands
     public static ContainerCreateRequest BuildCreateRequest(ParsedArgs p, bool detach, (int Rows, int Cols)? consoleSize)
     {
         bool interactive = p.Bool("interactive");
-        var req = new ContainerCreateRequest
+        var config = new ContainerConfig
         {
             Image = p.Positionals[0],
             Cmd = p.Positionals.Count > 1 ? p.Positionals.Skip(1).ToList() : null,
@@ -58,11 +58,11 @@ public static class RunCommands
             StopTimeout = p.Get("stop-timeout") is { } st ? int.Parse(st) : null,
             OnBuild = null,
         };
-        if (p.Has("entrypoint")) req.Entrypoint = new List<string> { p.Get("entrypoint")! };
+        if (p.Has("entrypoint")) config.Entrypoint = new List<string> { p.Get("entrypoint")! };
         foreach (var l in p.All("label"))
         {
             int eq = l.IndexOf('=');
-            req.Labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
+            config.Labels![eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
         }
         var host = new HostConfig
         {
@@ -85,19 +85,19 @@ public static class RunCommands
         foreach (var v in p.All("volume"))
         {
             if (v.Contains(':')) (host.Binds ??= new List<string>()).Add(v);
-            else (req.Volumes ??= new Dictionary<string, EmptyObject>())[v] = new EmptyObject();
+            else (config.Volumes ??= new Dictionary<string, EmptyObject>())[v] = new EmptyObject();
         }
         foreach (var e in p.All("expose"))
-            (req.ExposedPorts ??= new Dictionary<string, EmptyObject>())[e.Contains('/') ? e : e + "/tcp"] = new EmptyObject();
+            (config.ExposedPorts ??= new Dictionary<string, EmptyObject>())[e.Contains('/') ? e : e + "/tcp"] = new EmptyObject();
         foreach (var spec in p.All("publish"))
         {
             var (key, binding) = ParsePublish(spec);
-            (req.ExposedPorts ??= new Dictionary<string, EmptyObject>())[key] = new EmptyObject();
+            (config.ExposedPorts ??= new Dictionary<string, EmptyObject>())[key] = new EmptyObject();
             host.PortBindings ??= new Dictionary<string, List<PortBinding>?>();
             if (!host.PortBindings.TryGetValue(key, out var list) || list is null) host.PortBindings[key] = list = new List<PortBinding>();
             list.Add(binding);
         }
-        req.HostConfig = host;
+        var req = new ContainerCreateRequest { Config = config, HostConfig = host };
         req.NetworkingConfig = new NetworkingConfig { EndpointsConfig = new Dictionary<string, EndpointSettings?>() };
         return req;
     }
@@ -163,7 +163,7 @@ public static class RunCommands
             throw new UsageException($"invalid pull option: '{pull}': must be one of \"always\", \"missing\" or \"never\"");
         var q = new Query().Add("name", p.Get("name")).Add("platform", p.Get("platform"));
         var body = ToJson(req);
-        if (pull == "always") await PullAsync(c, req.Image!, c.Err);
+        if (pull == "always") await PullAsync(c, req.Config.Image!, c.Err);
         ContainerCreateResponse resp;
         try
         {
@@ -171,8 +171,8 @@ public static class RunCommands
         }
         catch (DaemonException e) when (e.IsNotFound && pull == "missing")
         {
-            c.Err.WriteLine($"Unable to find image '{ImageRef.Parse(req.Image!).FamiliarString}' locally");
-            await PullAsync(c, req.Image!, c.Err);
+            c.Err.WriteLine($"Unable to find image '{ImageRef.Parse(req.Config.Image!).FamiliarString}' locally");
+            await PullAsync(c, req.Config.Image!, c.Err);
             resp = await c.Client.PostJsonAsync("/containers/create", q, body, ApiJson.Default.ContainerCreateResponse);
         }
         foreach (var w in resp.Warnings ?? new List<string>()) c.Err.WriteLine("WARNING: " + w);

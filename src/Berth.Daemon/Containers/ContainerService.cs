@@ -53,7 +53,7 @@ public sealed partial class ContainerService
         var name = job.Env.Get("name");
         var req = await JobJson.ReadAsync(job, ApiJson.Default.ContainerCreateRequest)
             ?? throw ApiException.BadRequest("config cannot be empty in order to create a container");
-        if (string.IsNullOrWhiteSpace(req.Image)) throw ApiException.BadRequest("no image specified: the request's Image field is empty");
+        if (string.IsNullOrWhiteSpace(req.Config.Image)) throw ApiException.BadRequest("no image specified: the request's Image field is empty");
 
         if (!string.IsNullOrEmpty(name))
         {
@@ -64,11 +64,10 @@ public sealed partial class ContainerService
         }
         else name = "/" + NameGenerator.Next(_store.NameInUse);
 
-        var image = FindImage(req.Image) ?? throw ApiException.NoSuchImage(FamiliarName(req.Image));
+        var image = FindImage(req.Config.Image) ?? throw ApiException.NoSuchImage(FamiliarName(req.Config.Image));
         var host = req.HostConfig ?? new HostConfig();
         ValidateHostConfig(host);
-        var config = MergeImageConfig(req.ToConfig(), image.Config);
-        config.Image = req.Image;
+        var config = MergeImageConfig(req.Config, image.Config);
 
         string path;
         List<string> args;
