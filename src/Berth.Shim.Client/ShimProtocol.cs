@@ -71,11 +71,15 @@ public static class ShimWire
     }
 
     /// <summary>
-    /// Reads one line byte by byte, so nothing after the newline is consumed: after an attach reply the
-    /// same stream carries raw container output. Returns null at EOF before any byte.
+    /// Reads one line without consuming anything after its newline: after an attach reply the same
+    /// stream carries raw container output. On a socket it peeks to find the newline and then takes
+    /// exactly that much (two syscalls a line); other streams are read a byte at a time.
+    /// Returns null at EOF before any byte.
     /// </summary>
     public static async Task<byte[]?> ReadLineAsync(Stream stream, CancellationToken ct = default)
     {
+        if (stream is System.Net.Sockets.NetworkStream { Socket: var socket })
+            return await ReadLineAsync(socket, ct).ConfigureAwait(false);
         var buffer = new MemoryStream();
         var one = new byte[1];
         while (true)
@@ -85,6 +89,29 @@ public static class ShimWire
             if (one[0] == (byte)'\n') return buffer.ToArray();
             if (buffer.Length >= MaxLineBytes) throw new InvalidDataException($"line longer than {MaxLineBytes} bytes");
             buffer.WriteByte(one[0]);
+        }
+    }
+
+    static async Task<byte[]?> ReadLineAsync(System.Net.Sockets.Socket socket, CancellationToken ct)
+    {
+        var line = new MemoryStream();
+        var peek = new byte[4096];
+        while (true)
+        {
+            int n = await socket.ReceiveAsync(peek, System.Net.Sockets.SocketFlags.Peek, ct).ConfigureAwait(false);
+            if (n == 0) return line.Length == 0 ? null : line.ToArray();
+            int newline = Array.IndexOf(peek, (byte)'\n', 0, n);
+            // Bytes before a newline all belong to this line, so a partial line is safe to take too.
+            int take = newline >= 0 ? newline + 1 : n;
+            for (int got = 0; got < take;)
+            {
+                int r = await socket.ReceiveAsync(peek.AsMemory(got, take - got), System.Net.Sockets.SocketFlags.None, ct).ConfigureAwait(false);
+                if (r == 0) throw new IOException("connection closed in the middle of a line");
+                got += r;
+            }
+            line.Write(peek, 0, newline >= 0 ? newline : take);
+            if (line.Length > MaxLineBytes) throw new InvalidDataException($"line longer than {MaxLineBytes} bytes");
+            if (newline >= 0) return line.ToArray();
         }
     }
 }
