@@ -39,9 +39,9 @@ public sealed partial class ContainerService
             await WriteLogsAsync(client, c, new LogReadOptions { Stdout = stdout, Stderr = stderr }, timestamps: false, job.Cancelled);
         if (!stream) return;
 
-        // From here the hijacked connection is ours: a client that half-closes (docker does when it
-        // has no stdin to send) trips Kestrel's RequestAborted, yet still wants all the output.
-        // The stream ends when the container does, or when a write to the client fails.
+        // From here the hijacked connection is ours. A client that half-closes (docker does when it
+        // has no stdin to send) still wants all the output, so nothing here watches for its FIN:
+        // the stream ends when the container does, or when a write to the client fails.
         ShimAttachStream? shimStream = null;
         try
         {
