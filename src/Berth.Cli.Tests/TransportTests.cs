@@ -43,7 +43,7 @@ public sealed class TransportTests : IDisposable
     }
 
     [Fact]
-    public async Task Error_status_becomes_daemon_message_and_ping_negotiates_down()
+    public async Task Error_status_becomes_daemon_message_and_an_older_daemon_negotiates_down()
     {
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
@@ -54,7 +54,7 @@ public sealed class TransportTests : IDisposable
             var requests = new List<string>();
             foreach (var reply in new[]
             {
-                "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 84\r\n\r\n{\"message\":\"client version 1.43 is too new. Maximum supported API version is 1.41\"}\n",
                 "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 35\r\n\r\n{\"message\":\"No such container: x\"}\n",
             })
             {
@@ -72,7 +72,7 @@ public sealed class TransportTests : IDisposable
         Assert.Equal("No such container: x", e.Message);
         Assert.Equal(404, e.Status);
         var reqs = await server;
-        Assert.StartsWith("HEAD /_ping HTTP/1.1", reqs[0]);
+        Assert.StartsWith($"GET /v{DaemonClient.ClientMaxVersion}/containers/x/json HTTP/1.1", reqs[0]);
         Assert.StartsWith("GET /v1.41/containers/x/json HTTP/1.1", reqs[1]);
     }
 

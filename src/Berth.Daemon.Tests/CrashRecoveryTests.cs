@@ -41,6 +41,24 @@ public sealed class CrashRecoveryTests(DaemonFixture d) : IClassFixture<DaemonFi
     }
 
     [Fact]
+    public async Task A_removal_cut_short_by_a_crash_is_finished_at_the_next_start()
+    {
+        d.Require();
+        // rm answers once the record is gone and deletes the directories after; a crash in between
+        // leaves a container directory without a record, as made here by hand.
+        await d.CrashDaemonAsync();
+        var orphan = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var dir = Path.Combine(d.DataRoot, "containers", orphan);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "hostname"), "orphan\n");
+        await d.StartDaemonAsync();
+
+        Assert.False(Directory.Exists(dir), "the orphaned container directory is still there");
+        var (code, output, _) = await d.Berth("run", "--rm", "busybox", "echo", "still-fine");
+        Assert.Equal((0, "still-fine\n"), (code, output));
+    }
+
+    [Fact]
     public async Task Two_daemons_run_side_by_side_on_their_own_roots()
     {
         d.Require();

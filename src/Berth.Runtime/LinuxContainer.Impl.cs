@@ -76,8 +76,11 @@ public sealed partial class LinuxContainer
         {
             try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs); }
             finally { LibC.Close(theirs); }
-            cgroup?.AddProcess(pid);
+            // Config first: init sets up the rootfs while the cgroup write runs. On cgroup v1 the first
+            // cgroup.procs write waits out an RCU grace period (~10 ms), about as long as init's setup.
+            // Nothing of the user's runs before AddProcess returns: init execs only on Start.
             channel.Send(new SyncMessage { Type = SyncMessage.Config, InitConfig = config });
+            cgroup?.AddProcess(pid);
             var reply = channel.Receive();
             if (reply?.Type == SyncMessage.Ready) return (pid, channel);
             throw new RuntimeException(reply?.Type == SyncMessage.Error

@@ -32,7 +32,7 @@ public sealed class ExitInfo
 
     /// <summary>
     /// Writes <c>exit.json</c> so a reader sees either no file or the whole record, even across a crash:
-    /// temp file, fsync, rename.
+    /// temp file, then rename.
     /// </summary>
     public void WriteAtomically(string stateDir)
     {
@@ -40,8 +40,9 @@ public sealed class ExitInfo
         var temp = final + ".tmp";
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
         {
+            // No fsync: the exec root is runtime state (tmpfs under /run) that a power cut wipes anyway;
+            // the rename alone keeps readers from seeing half a file after a process crash.
             JsonSerializer.Serialize(file, this, ShimJsonContext.Default.ExitInfo);
-            file.Flush(flushToDisk: true);
         }
         File.Move(temp, final, overwrite: true);
     }

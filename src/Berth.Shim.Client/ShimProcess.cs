@@ -49,30 +49,44 @@ public static class ShimProcess
     /// Starts berth-shim and waits for its one status line (<c>ready &lt;pid&gt;</c> or <c>error &lt;message&gt;</c>).
     /// Throws <see cref="ShimException"/> with the shim's message when it could not create the container.
     /// </summary>
-    public static async Task<ShimHandle> Launch(ShimLaunchOptions options, CancellationToken ct = default)
+    public static Task<ShimHandle> Launch(ShimLaunchOptions options, CancellationToken ct = default)
+    {
+        CheckSocketPath(options);
+        var process = Start(options.ShimPath ?? DefaultShimPath, Arguments(options), standby: false);
+        return ReadStatusAsync(process, options, ct);
+    }
+
+    internal static void CheckSocketPath(ShimLaunchOptions options)
     {
         if (System.Text.Encoding.UTF8.GetByteCount(options.SocketPath) >= 108)
             throw new ArgumentException($"socket path too long for a unix socket: {options.SocketPath}", nameof(options));
+    }
 
-        var start = new ProcessStartInfo(options.ShimPath ?? DefaultShimPath)
+    /// <summary>
+    /// A standby shim reads its arguments from stdin, a pipe from the daemon; any other shim's stdin is
+    /// inherited, never a pipe to the daemon, so it can't notice the daemon going away.
+    /// </summary>
+    internal static Process Start(string shimPath, IEnumerable<string> args, bool standby)
+    {
+        var start = new ProcessStartInfo(shimPath)
         {
             RedirectStandardOutput = true,
-            // stdin is not a pipe to the daemon: the shim must not notice when the daemon goes away.
-            RedirectStandardInput = false,
+            RedirectStandardInput = standby,
             UseShellExecute = false,
         };
-        foreach (var arg in Arguments(options)) start.ArgumentList.Add(arg);
-
-        Process process;
+        foreach (var arg in args) start.ArgumentList.Add(arg);
         try
         {
-            process = Process.Start(start) ?? throw new ShimException($"could not start {start.FileName}");
+            return Process.Start(start) ?? throw new ShimException($"could not start {start.FileName}");
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new ShimException($"could not start {start.FileName}: {e.Message}", e);
         }
+    }
 
+    internal static async Task<ShimHandle> ReadStatusAsync(Process process, ShimLaunchOptions options, CancellationToken ct)
+    {
         string? line;
         try
         {
@@ -98,7 +112,7 @@ public static class ShimProcess
             : $"{ExecutableName} said something unexpected: {line}");
     }
 
-    static IEnumerable<string> Arguments(ShimLaunchOptions o)
+    internal static IEnumerable<string> Arguments(ShimLaunchOptions o)
     {
         yield return "--id"; yield return o.Id;
         yield return "--bundle"; yield return o.BundleDir;
@@ -109,7 +123,7 @@ public static class ShimProcess
         if (!o.OpenStdin) yield return "--no-stdin";
     }
 
-    static void TryKill(Process process)
+    internal static void TryKill(Process process)
     {
         try { process.Kill(); } catch (InvalidOperationException) { }
     }

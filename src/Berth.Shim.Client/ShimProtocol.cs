@@ -53,6 +53,7 @@ public sealed class ShimState
 [JsonSerializable(typeof(ShimState))]
 [JsonSerializable(typeof(ExitInfo))]
 [JsonSerializable(typeof(LogEntry))]
+[JsonSerializable(typeof(string[]))]
 public sealed partial class ShimJsonContext : JsonSerializerContext;
 
 /// <summary>Reading and writing the single-line messages of the protocol.</summary>

@@ -102,6 +102,61 @@ public sealed class ShimIntegrationTests : IAsyncDisposable
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
+    /// <summary>Our children that are standby shims (berth-shim --standby).</summary>
+    static List<int> StandbyChildren()
+    {
+        var mine = Environment.ProcessId.ToString();
+        var found = new List<int>();
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var ppid = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1];
+                if (ppid == mine && File.ReadAllText(Path.Combine(dir, "cmdline")).Contains("--standby")) found.Add(pid);
+            }
+            catch (IOException) { }
+        }
+        return found;
+    }
+
+    [Fact]
+    public async Task Standby_shim_gets_its_arguments_from_the_launcher_and_is_replaced_after_use()
+    {
+        var launcher = new ShimLauncher(Path.Combine(_binDir, "berth-shim"));
+        try
+        {
+            var deadline = DateTime.UtcNow + Timeout;
+            while (StandbyChildren().Count == 0 && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
+            var standby = Assert.Single(StandbyChildren());
+
+            DefaultSpec.Create(["echo", "from standby"]).Save(Path.Combine(Bundle, "config.json"));
+            _shim = await launcher.LaunchAsync(new ShimLaunchOptions
+            {
+                Id = "shim-test", BundleDir = Bundle, StateDir = StateDir, SocketPath = SocketPath, LogPath = LogPath,
+                InitPath = Path.Combine(_binDir, "berth-runc"), OpenStdin = false,
+            }, Ct).WaitAsync(Timeout, Ct);
+            Assert.Equal(standby, _shim.ShimPid);
+
+            using var attach = await _shim.Client.AttachAsync(stdin: false, stdout: true, stderr: true, closeStdinOnEof: false, Ct);
+            var waiting = _shim.Client.WaitAsync(Ct);
+            await _shim.Client.StartAsync(Ct);
+            Assert.Equal("from standby\n", (await ReadDemuxed(attach)).Stdout);
+            Assert.Equal(0, (await waiting.WaitAsync(Timeout, Ct)).ExitCode);
+            await AssertCleanExit(_shim);
+
+            // A new standby takes the used one's place.
+            while (StandbyChildren().Count == 0 && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
+            Assert.NotEqual(standby, Assert.Single(StandbyChildren()));
+        }
+        finally
+        {
+            await launcher.DisposeAsync();
+        }
+        Assert.Empty(StandbyChildren());
+    }
+
     [Fact]
     public async Task Attached_output_arrives_per_stream_and_exit_code_is_reported()
     {

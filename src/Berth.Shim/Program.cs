@@ -2,10 +2,36 @@ using Berth.Interop;
 using Berth.Runtime;
 using Berth.Shim;
 using Berth.Shim.Client;
+using System.Text.Json;
 
 // berth-shim: one process per container that owns its stdio, json-file log and exit status, so the
 // container outlives berthd restarts. Startup reports exactly one line on stdout ("ready <pid>" or
 // "error <message>"); after that the shim talks only through its socket and its state dir.
+
+// Own session: signals aimed at the daemon's terminal or process group must not reach the shim.
+// EPERM only means we already lead a group, which is just as good.
+if (LibC.Setsid() == -1 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Errno.EPERM)
+{
+    Console.Out.Write($"error {SysException.FromLastError("setsid").Message}\n");
+    return 1;
+}
+
+// Standby: started by the daemon before a container needs it (ShimLauncher); the arguments come as
+// one JSON line on stdin, and EOF there means the daemon no longer wants us. What follows --standby
+// only names the daemon's exec root, so ps and pgrep show whose shim this is.
+bool standby = args is ["--standby", ..];
+if (standby)
+{
+    WarmThreadPool(4);
+    var line = Console.In.ReadLine();
+    if (line is null) return 0;
+    try { args = JsonSerializer.Deserialize(line, ShimJsonContext.Default.StringArray) ?? []; }
+    catch (JsonException e)
+    {
+        Console.Out.Write($"error bad standby arguments: {OneLine(e.Message)}\n");
+        return 1;
+    }
+}
 
 ShimArguments options;
 try
@@ -18,14 +44,7 @@ catch (ArgumentException e)
     return 1;
 }
 
-// Own session: signals aimed at the daemon's terminal or process group must not reach the shim.
-// EPERM only means we already lead a group, which is just as good.
-if (LibC.Setsid() == -1 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != Errno.EPERM)
-{
-    Console.Out.Write($"error {SysException.FromLastError("setsid").Message}\n");
-    return 1;
-}
-
+if (!standby) WarmThreadPool(4);
 ShimHost shim;
 try
 {
@@ -49,3 +68,15 @@ catch (Exception e) when (e is SysException or IOException or UnauthorizedAccess
 return await shim.RunAsync();
 
 static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+// Create blocks for most of the container's start-up (init sets up the rootfs meanwhile). Starting
+// pool threads now, in that idle time, saves the attach, wait and start requests that arrive right
+// after "ready" from each waiting for a thread to be created.
+static void WarmThreadPool(int threads)
+{
+    ThreadPool.GetMinThreads(out var workers, out var io);
+    ThreadPool.SetMinThreads(Math.Max(workers, threads), io);
+    var started = new CountdownEvent(threads);
+    for (int i = 0; i < threads; i++)
+        ThreadPool.UnsafeQueueUserWorkItem(static e => { e.Signal(); e.Wait(TimeSpan.FromMilliseconds(100)); }, started, preferLocal: false);
+}

@@ -114,14 +114,40 @@ public sealed class DaemonClient
     public async Task<RawResponse> SendAsync(string method, string path, Query? query = null, byte[]? json = null,
         Stream? bodyStream = null, bool hijack = false, string? contentType = null, CancellationToken ct = default)
     {
-        var version = await GetVersionAsync(ct);
+        // Optimistic negotiation: without a ping, ask in our own newest version. A daemon that is older
+        // says so in a 400 naming its maximum, and the request is sent again in that version. A streamed
+        // body can't be sent twice, so those requests negotiate first.
+        bool optimistic = _version is null && bodyStream is null;
+        var version = optimistic ? ClientMaxVersion : await GetVersionAsync(ct);
         var target = "/v" + version + path + query;
         var req = new RawRequest { Method = method, Target = target, Body = json, BodyStream = bodyStream, Hijack = hijack };
         if (json is not null) req.Headers.Add(new("Content-Type", "application/json"));
         else if (contentType is not null) req.Headers.Add(new("Content-Type", contentType));
         var resp = await SendRawAsync(req, ct);
-        if (resp.StatusCode < 400) return resp;
-        await using (resp) throw await ToExceptionAsync(resp, target, ct);
+        if (resp.StatusCode < 400)
+        {
+            if (optimistic) _version ??= version;
+            return resp;
+        }
+        DaemonException error;
+        await using (resp) error = await ToExceptionAsync(resp, target, ct);
+        if (optimistic && error.Status == 400 && ServerMaximum(error.Message) is { } max && CompareVersions(max, version) < 0)
+        {
+            ServerMaxVersion = max;
+            _version = max;
+            return await SendAsync(method, path, query, json, bodyStream, hijack, contentType, ct);
+        }
+        throw error;
+    }
+
+    /// <summary>The version in "client version 1.43 is too new. Maximum supported API version is 1.41".</summary>
+    static string? ServerMaximum(string message)
+    {
+        const string marker = "Maximum supported API version is ";
+        int at = message.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0) return null;
+        var v = message[(at + marker.Length)..].Trim().TrimEnd('.');
+        return v.Length > 0 && v.All(ch => char.IsAsciiDigit(ch) || ch == '.') ? v : null;
     }
 
     async Task<DaemonException> ToExceptionAsync(RawResponse resp, string target, CancellationToken ct)

@@ -78,7 +78,7 @@ public sealed partial class ContainerService
 
             try
             {
-                shim = await ShimProcess.Launch(new ShimLaunchOptions
+                shim = await _shims.LaunchAsync(new ShimLaunchOptions
                 {
                     Id = c.Id,
                     BundleDir = files.BundleDir,
@@ -86,7 +86,6 @@ public sealed partial class ContainerService
                     SocketPath = files.SocketPath,
                     LogPath = r.HostConfig.LogConfig.Type == "none" ? "/dev/null" : files.LogPath,
                     InitPath = InitPathFor(r),
-                    ShimPath = Path.Combine(_options.BinDir, ShimProcess.ExecutableName),
                     OpenStdin = r.Config.OpenStdin,
                 });
             }
@@ -205,10 +204,10 @@ public sealed partial class ContainerService
         c.Shim = null;
         try { _images.UnmountContainer(c.Id); }
         catch (Exception e) { LogUnmountFailed(c.Id, e.Message); }
-        TryDeleteStateDir(c);
         _store.Save(c);
         Publish(c, "die", new() { ["exitCode"] = code.ToString() });
         c.SignalExit(code);
+        TryDeleteStateDir(c);
         if (r.HostConfig.AutoRemove)
         {
             try { await DestroyAsync(c); }
@@ -316,6 +315,7 @@ public sealed partial class ContainerService
     /// </summary>
     public async Task RestoreAsync()
     {
+        SweepRemoved();
         foreach (var c in _store.All)
         {
             if (!c.IsRunning)
@@ -361,6 +361,7 @@ public sealed partial class ContainerService
             }));
         }
         _shutdown.Cancel();
+        await _shims.DisposeAsync();
     }
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "lost the shim of container {Id}: {Error}")]

@@ -22,10 +22,12 @@ public sealed partial class ContainerService
     readonly EventBus _events;
     readonly ILogger _log;
     readonly CancellationTokenSource _shutdown = new();
+    readonly ShimLauncher _shims;
 
     public ContainerService(DaemonOptions options, ContainerStore store, ImageStore images, EventBus events, ILogger<ContainerService> log)
     {
         _options = options;
+        _shims = new ShimLauncher(Path.Combine(options.BinDir, ShimProcess.ExecutableName), options.ExecRoot);
         _store = store;
         _images = images;
         _events = events;
@@ -34,7 +36,8 @@ public sealed partial class ContainerService
 
     public ContainerStore Store => _store;
 
-    ContainerFiles FilesOf(Container c) => new(_options.DataRoot, _options.ExecRoot, c.Id);
+    ContainerFiles FilesOf(Container c) => FilesOf(c.Id);
+    ContainerFiles FilesOf(string id) => new(_options.DataRoot, _options.ExecRoot, id);
 
     void Publish(Container c, string action, Dictionary<string, string>? extra = null)
     {
@@ -277,6 +280,26 @@ public sealed partial class ContainerService
         await job.Stdout.EmptyAsync(204);
     }
 
+    /// <summary>The read-write layer and the directories of a container whose record is gone.</summary>
+    void DeleteLeftovers(string id)
+    {
+        try { _images.RemoveContainerLayer(id); }
+        catch (Exception e) { LogAutoRemoveFailed(id, e.Message); }
+        FilesOf(id).RemoveAll();
+    }
+
+    /// <summary>Finishes removals a crash cut short: a container directory without a record.</summary>
+    void SweepRemoved()
+    {
+        var dir = Path.Combine(_options.DataRoot, "containers");
+        if (!Directory.Exists(dir)) return;
+        foreach (var path in Directory.GetDirectories(dir))
+        {
+            var id = Path.GetFileName(path);
+            if (_store.Find(id) is null) DeleteLeftovers(id);
+        }
+    }
+
     /// <summary>Removes a stopped container: its layer, files and record. Idempotent.</summary>
     async Task DestroyAsync(Container c)
     {
@@ -286,11 +309,13 @@ public sealed partial class ContainerService
             if (c.Removed.Task.IsCompleted) return;
             if (c.IsRunning) throw ApiException.Conflict($"cannot remove container \"{c.Name}\": container is running");
             c.State.Status = "removing";
-            _images.RemoveContainerLayer(c.Id);
-            FilesOf(c).RemoveAll();
+            // The record goes first and waiters (`run --rm`) are answered then; the layer and the
+            // container's directory are deleted after. A crash in between leaves the directory,
+            // which SweepRemovedAsync finds at the next start and finishes off.
             _store.Remove(c);
             Publish(c, "destroy");
             c.Removed.TrySetResult();
+            DeleteLeftovers(c.Id);
         }
         finally
         {
