@@ -163,6 +163,25 @@ public sealed class InteropTests
     }
 
     [Fact]
+    public async Task Berth_registry_command_runs_the_registry_program_with_its_arguments()
+    {
+        foreach (var bin in new[] { "berth", "berth-registry" })
+            if (!File.Exists(Path.Combine(Tools.BinDir, bin))) Assert.Skip($"{bin} is not built in {Tools.BinDir}: run scripts/build");
+        var dir = Directory.CreateTempSubdirectory("berth-regcli-").FullName;
+        try
+        {
+            // garbage-collect needs an existing registry root; serve creates one, so make it by hand.
+            Directory.CreateDirectory(Path.Combine(dir, "blobs"));
+            var output = await Run(Path.Combine(Tools.BinDir, "berth"), "registry", "garbage-collect", "--root", dir, "--dry-run");
+            Assert.Contains("0 manifests, 0 blobs marked, 0 blobs eligible for deletion", output);
+            var (code, _, err) = await Tools.RunAsync(Path.Combine(Tools.BinDir, "berth"), ["registry", "serve", "--no-such-flag"]);
+            Assert.Equal(2, code);
+            Assert.Contains("unknown flag: --no-such-flag", err);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public async Task Dockerd_pushes_to_and_pulls_from_berth_registry_and_runs_the_image()
     {
         if (Missing("/usr/sbin/dockerd", Tools.DockerCli, "/bin/tar") is { } why) Assert.Skip(why);
