@@ -1,6 +1,6 @@
 using Berth.Registry.Server;
 
-if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+if (args.Length == 0 || args[0] == "help" || args.Any(a => a is "-h" or "--help"))
 {
     Console.Out.Write(RegistryOptions.Usage);
     return args.Length == 0 ? 1 : 0;
