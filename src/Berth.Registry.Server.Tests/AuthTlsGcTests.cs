@@ -120,4 +120,20 @@ public sealed class AuthTlsGcTests
         using var put = await reg.Http.PutAsync($"{start.Headers.Location}?digest={TestRegistry.DigestOf(data)}", null);
         Assert.Equal(HttpStatusCode.Created, put.StatusCode);
     }
+
+    [Fact]
+    public async Task Garbage_collection_removes_uploads_abandoned_for_a_week()
+    {
+        await using var reg = await TestRegistry.StartAsync();
+        using var start = await reg.Http.PostAsync("/v2/r/blobs/uploads/", null);
+        var uuid = start.Headers.GetValues("Docker-Upload-UUID").Single();
+        var data = Path.Combine(reg.Root, "data", "uploads", uuid, "data");
+        File.SetLastWriteTimeUtc(data, DateTime.UtcNow - GarbageCollector.AbandonedUploadAge - TimeSpan.FromHours(1));
+
+        GarbageCollector.Run(new Storage(Path.Combine(reg.Root, "data")), dryRun: false, TimeSpan.Zero, TextWriter.Null);
+
+        using var status = await reg.Http.GetAsync(start.Headers.Location);
+        Assert.Equal(HttpStatusCode.NotFound, status.StatusCode);
+        Assert.Equal("BLOB_UPLOAD_UNKNOWN", await TestRegistry.ErrorCodeOf(status));
+    }
 }

@@ -7,14 +7,17 @@ namespace Berth.Registry.Server;
 /// links that point at swept blobs.
 ///
 /// Why it is safe beside a running server: uploads in progress live in uploads/ and are never
-/// touched; a blob that is committed, mounted or referenced by a manifest push gets a fresh
+/// swept; a blob that is committed, mounted or referenced by a manifest push gets a fresh
 /// mtime (<see cref="Storage.TouchBlob"/>), so anything used after the collection began, or
 /// within --min-age before it, survives. A push that uploads layers and sends its manifest more
 /// than --min-age later can lose its layers and gets MANIFEST_BLOB_UNKNOWN; it re-pushes. For a
-/// strict guarantee, run the server with --read-only while collecting.
+/// strict guarantee, run the server with --read-only while collecting. Uploads untouched for
+/// <see cref="AbandonedUploadAge"/> are removed as abandoned.
 /// </summary>
 public static class GarbageCollector
 {
+    public static readonly TimeSpan AbandonedUploadAge = TimeSpan.FromDays(7);
+
     public sealed record Result(int Manifests, int Marked, int Swept, long SweptBytes, int LinksRemoved);
 
     public static Result Run(Storage storage, bool dryRun, TimeSpan minAge, TextWriter log)
@@ -67,8 +70,18 @@ public static class GarbageCollector
                     if (!dryRun) storage.UnlinkLayer(repo, d);
                 }
 
+        // Leftovers of interrupted manifest writes, and uploads abandoned for a week (distribution's purge age).
         foreach (var tmp in Directory.EnumerateFiles(storage.UploadsDir, "tmp-*"))
             if (File.GetLastWriteTimeUtc(tmp) < DateTime.UtcNow.AddHours(-1) && !dryRun) File.Delete(tmp);
+        int abandoned = 0;
+        foreach (var upload in Directory.EnumerateDirectories(storage.UploadsDir))
+        {
+            var data = Path.Combine(upload, "data");
+            if (File.Exists(data) && File.GetLastWriteTimeUtc(data) >= DateTime.UtcNow - AbandonedUploadAge) continue;
+            abandoned++;
+            if (!dryRun) Directory.Delete(upload, recursive: true);
+        }
+        if (abandoned > 0) log.WriteLine($"{abandoned} uploads untouched for {AbandonedUploadAge.TotalDays} days {(dryRun ? "to remove" : "removed")}");
 
         log.WriteLine($"{manifests} manifests, {marked.Count} blobs marked, {swept} blobs {(dryRun ? "eligible for deletion" : "deleted")} ({bytes} bytes), {links} repository links {(dryRun ? "to remove" : "removed")}");
         return new Result(manifests, marked.Count, swept, bytes, links);
