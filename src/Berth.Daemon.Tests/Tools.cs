@@ -12,10 +12,13 @@ public static class Tools
 
     public static string BinDir { get; } = Environment.GetEnvironmentVariable("BERTH_BIN_DIR") is { Length: > 0 } d ? d : Path.Combine(RepoRoot, "bin");
 
+    /// <summary>Above the test binaries, or (when they were built into a separate --artifacts-path) above BERTH_BIN_DIR.</summary>
     static string FindRepoRoot()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Berth.slnx"))) return dir.FullName;
+        var starts = new[] { AppContext.BaseDirectory, Environment.GetEnvironmentVariable("BERTH_BIN_DIR") };
+        foreach (var start in starts.OfType<string>().Where(s => s.Length > 0))
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Berth.slnx"))) return dir.FullName;
         return Directory.GetCurrentDirectory();
     }
 

@@ -42,7 +42,7 @@ public static class Registry
 
     static Dictionary<string, Command> Build()
     {
-        var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All());
+        var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All()).Append(RegistryCommand.Create());
         return all.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
