@@ -46,6 +46,8 @@ internal sealed class TcpRelay(Socket listener, IPEndPoint target) : Relay
         live.TryAdd(upstream, 0);
         try
         {
+            // A connection accepted while the proxy was being disposed may have missed CloseAll.
+            stop.ThrowIfCancellationRequested();
             client.NoDelay = true;
             upstream.NoDelay = true;
             using (var connect = CancellationTokenSource.CreateLinkedTokenSource(stop))
