@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -56,11 +57,18 @@ internal sealed class DnsForwarder
         using var socket = new Socket(upstream.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         await socket.ConnectAsync(upstream, timeout.Token);
         await socket.SendAsync(query, SocketFlags.None, timeout.Token);
-        var buffer = new byte[65535];
-        while (true)
+        var buffer = ArrayPool<byte>.Shared.Rent(ushort.MaxValue);
+        try
         {
-            int n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
-            if (IsReplyTo(buffer.AsSpan(0, n), id)) return buffer.AsSpan(0, n).ToArray();
+            while (true)
+            {
+                int n = await socket.ReceiveAsync(buffer.AsMemory(0, ushort.MaxValue), SocketFlags.None, timeout.Token);
+                if (IsReplyTo(buffer.AsSpan(0, n), id)) return buffer.AsSpan(0, n).ToArray();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

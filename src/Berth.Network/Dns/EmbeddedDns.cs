@@ -232,7 +232,8 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
     [LoggerMessage(EventId = 600, Level = LogLevel.Debug, Message = "embedded DNS serving container {Id} on network {Network}")]
     static partial void LogAttached(ILogger log, string id, string network);
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "embedded DNS: no upstream answered {Name} {Type}")]
+    // Debug, not Warning: on a host without outside connectivity every external lookup ends here.
+    [LoggerMessage(EventId = 601, Level = LogLevel.Debug, Message = "embedded DNS: no upstream answered {Name} {Type}")]
     static partial void LogUpstreamsFailed(ILogger log, string name, DnsType type);
 
     [LoggerMessage(EventId = 602, Level = LogLevel.Debug, Message = "embedded DNS for container {Id}: {Error}")]
