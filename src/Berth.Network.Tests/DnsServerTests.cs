@@ -51,16 +51,19 @@ public class DnsServerTests
     }
 
     [Fact]
-    public async Task Busybox_nslookup_inside_the_namespace_resolves_a_container_name()
+    public async Task Busybox_nslookup_inside_the_namespace_resolves_container_and_outside_names()
     {
         if (!File.Exists("/bin/busybox")) Assert.Skip("busybox-static is not installed");
         using var ns = TestNetns.Create();
-        await using var dns = new EmbeddedDns(Names(), []);
+        await using var upstream = new FakeUpstream();
+        await using var dns = new EmbeddedDns(Names(), [upstream.EndPoint]);
         dns.Attach("c1", ns.Path, "n1");
 
-        var output = ns.Exec("/bin/busybox", "nslookup", "web.", "127.0.0.11");
+        var container = ns.Exec("/bin/busybox", "nslookup", "web.", "127.0.0.11");
+        var outside = ns.Exec("/bin/busybox", "nslookup", "example.com", "127.0.0.11");
 
-        Assert.Contains("10.88.0.2", output);
+        Assert.Contains("10.88.0.2", container);
+        Assert.Contains(FakeUpstream.Answer.ToString(), outside); // via the host's 127.0.0.1, out of the container's reach
     }
 
     [Fact]

@@ -88,7 +88,7 @@ sealed class FakeNames : IDnsNames
 
 /// <summary>
 /// A resolver on 127.0.0.1 (UDP and TCP on the same random port) that answers every A query with
-/// 192.0.2.7. Names starting with "big" get a truncated UDP reply and 40 addresses over TCP.
+/// 192.0.2.7 (other types: an empty answer). Names starting with "big" get a truncated UDP reply and 40 addresses over TCP.
 /// </summary>
 sealed class FakeUpstream : IAsyncDisposable
 {
@@ -130,7 +130,7 @@ sealed class FakeUpstream : IAsyncDisposable
     {
         Assert.Equal(QueryParse.Ok, DnsWire.TryParseQuery(query, out var q));
         bool big = q.Question.Name.StartsWith("big", StringComparison.OrdinalIgnoreCase);
-        var answers = Enumerable.Range(0, big ? 40 : 1)
+        var answers = Enumerable.Range(0, q.Question.Type != DnsType.A ? 0 : big ? 40 : 1)
             .Select(i => DnsRecord.For(big ? new IPAddress([192, 0, 2, (byte)(10 + i)]) : Answer))
             .ToList();
         return DnsWire.BuildReply(query, q, DnsRcode.NoError, answers, overTcp ? 65535 : DnsWire.ClassicUdpSize, authoritative: false);

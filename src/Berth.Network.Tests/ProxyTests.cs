@@ -286,11 +286,11 @@ public class ProxyTests
     public async Task An_idle_udp_flow_is_closed_and_the_next_datagram_starts_a_new_one()
     {
         await using var server = new UdpEcho();
-        await using var proxy = PortProxy.Start(ProtocolType.Udp, AnyLoopbackPort, server.EndPoint, TimeSpan.FromMilliseconds(300));
+        await using var proxy = PortProxy.Start(ProtocolType.Udp, AnyLoopbackPort, server.EndPoint, TimeSpan.FromSeconds(1));
         using var client = UdpClient(proxy.Listen);
 
         var first = await ExchangeAsync(client, "one");
-        await Task.Delay(TimeSpan.FromMilliseconds(900));
+        await Task.Delay(TimeSpan.FromSeconds(3));
         var second = await ExchangeAsync(client, "two");
 
         Assert.NotEqual(first.Split(':')[0], second.Split(':')[0]);
