@@ -15,13 +15,12 @@ public class DnsServerTests
     static readonly IPAddress WebAddress = IPAddress.Parse("10.88.0.2");
     static readonly IPEndPoint Server = new(EmbeddedDns.Address, EmbeddedDns.Port);
 
-    static FakeNames Names()
+    static DnsNameTable Names()
     {
-        var names = new FakeNames();
-        names.Names[("n1", "web")] = [WebAddress];
-        names.Names[("n1", "db-alias")] = [IPAddress.Parse("10.88.0.3"), IPAddress.Parse("fd00::3")];
-        names.Names[("n2", "cache")] = [IPAddress.Parse("10.99.0.4")];
-        names.Reverse[("n1", WebAddress)] = "web.n1";
+        var names = new DnsNameTable();
+        names.Add("n1", "n1", "c-web", "web", [], [WebAddress]);
+        names.Add("n1", "n1", "c-db", "db", ["db-alias"], [IPAddress.Parse("10.88.0.3"), IPAddress.Parse("fd00::3")]);
+        names.Add("n2", "n2", "c-cache", "cache", [], [IPAddress.Parse("10.99.0.4")]);
         return names;
     }
 

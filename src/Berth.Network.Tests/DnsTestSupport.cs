@@ -73,19 +73,6 @@ static class DnsClient
     }
 }
 
-/// <summary>A table of names per network, standing in for the networkdriver's.</summary>
-sealed class FakeNames : IDnsNames
-{
-    public Dictionary<(string Network, string Name), IPAddress[]> Names { get; } = new();
-    public Dictionary<(string Network, IPAddress Address), string> Reverse { get; } = new();
-
-    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name) =>
-        Names.TryGetValue((networkId, name), out var addresses) ? addresses : null;
-
-    public string? ReverseLookup(string networkId, IPAddress address) =>
-        Reverse.TryGetValue((networkId, address), out var name) ? name : null;
-}
-
 /// <summary>
 /// A resolver on 127.0.0.1 (UDP and TCP on the same random port) that answers every A query with
 /// 192.0.2.7 (other types: an empty answer). Names starting with "big" get a truncated UDP reply and 40 addresses over TCP.

@@ -228,8 +228,8 @@ public class DnsWireTests
     [Fact]
     public async Task Hostile_packet_corpus_never_crashes_the_answering_path()
     {
-        var names = new FakeNames();
-        names.Names[("n1", "web")] = [IPAddress.Parse("10.0.0.2")];
+        var names = new DnsNameTable();
+        names.Add("n1", "n1", "c-web", "web", [], [IPAddress.Parse("10.0.0.2")]);
         await using var dns = new EmbeddedDns(names, []);
         var random = new Random(6);
         var seeds = new[]
