@@ -69,6 +69,7 @@ public class DnsWireTests
         { "pointer to itself", [.. Header(), 0xC0, 12] },
         { "pointer forwards", [.. Header(), 0xC0, 14, 1, (byte)'a', 0] },
         { "two pointers in a loop", [.. Header(), 1, (byte)'a', 0xC0, 16, 0xC0, 12] },
+        { "label then a pointer back to it, forever", [.. Header(), 1, (byte)'a', 0xC0, 12] },
         { "pointer into the header", [.. Header(), 0xC0, 2] },
         { "pointer cut in half", [.. Header(), 0xC0] },
         { "label longer than the packet", [.. Header(), 40, (byte)'a', (byte)'b'] },

@@ -27,7 +27,6 @@ internal static class DnsWire
     public static bool IsResponse(ReadOnlySpan<byte> msg) => (Flags(msg) & FlagQr) != 0;
     public static bool IsTruncated(ReadOnlySpan<byte> msg) => (Flags(msg) & FlagTc) != 0;
     public static DnsRcode Rcode(ReadOnlySpan<byte> msg) => (DnsRcode)(Flags(msg) & 0xF);
-    public static int AnswerCount(ReadOnlySpan<byte> msg) => BinaryPrimitives.ReadUInt16BigEndian(msg[AnCountAt..]);
     static ushort Flags(ReadOnlySpan<byte> msg) => BinaryPrimitives.ReadUInt16BigEndian(msg[FlagsAt..]);
     static int Opcode(ushort flags) => (flags >> 11) & 0xF;
 
@@ -73,8 +72,9 @@ internal static class DnsWire
 
     /// <summary>
     /// Reads a possibly compressed name at <paramref name="offset"/> and moves it past the name's
-    /// bytes in place. Pointers must point strictly backwards, which rules out loops; the decoded
-    /// name is bounded at 255 wire bytes. Bytes outside letters, digits, '-' and '_' are written
+    /// bytes in place. Pointers must point strictly backwards, so a chain of pointers always ends;
+    /// a cycle that passes through labels ends too, because every label counts against the
+    /// 255-byte bound of the decoded name. Bytes outside letters, digits, '-' and '_' are written
     /// as \DDD so that a label with a '.' in it cannot pass for two labels.
     /// </summary>
     public static bool TryReadName(ReadOnlySpan<byte> msg, ref int offset, out string name)
