@@ -240,6 +240,29 @@ public class DnsServerTests
     }
 
     [Fact]
+    public async Task Attaching_a_restarted_container_moves_the_server_to_its_new_namespace()
+    {
+        using var before = TestNetns.Create();
+        using var after = TestNetns.Create();
+        await using var dns = new EmbeddedDns(Names(), []);
+        dns.Attach("c1", before.Path, "n1");
+
+        dns.Attach("c1", after.Path, "n1");
+
+        Assert.Single((await QueryUdpAsync(after, DnsClient.Query(30, "web", DnsType.A))).Answers);
+        AssertServerAddressFree(before);
+    }
+
+    static void AssertServerAddressFree(TestNetns ns) => ns.InNamespace(() =>
+    {
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udp.Bind(Server);
+        using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        tcp.Bind(Server);
+        return 0;
+    });
+
+    [Fact]
     public async Task Detach_closes_the_sockets_inside_the_namespace()
     {
         using var ns = TestNetns.Create();
@@ -250,13 +273,6 @@ public class DnsServerTests
         dns.Detach("c1");
 
         // The address is free again: nothing of the server is left in the namespace.
-        ns.InNamespace(() =>
-        {
-            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            udp.Bind(Server);
-            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            tcp.Bind(Server);
-            return 0;
-        });
+        AssertServerAddressFree(ns);
     }
 }

@@ -22,12 +22,14 @@ internal sealed class DnsEndpoint
     volatile string[] networks;
     volatile IReadOnlyList<IPEndPoint>? upstreams;
 
+    public string NetnsPath { get; }
     public Task Completion { get; private set; } = Task.CompletedTask;
 
-    public DnsEndpoint(EmbeddedDns server, string containerId, Socket udp, Socket tcp, string networkId, IReadOnlyList<IPEndPoint>? upstreams)
+    public DnsEndpoint(EmbeddedDns server, string containerId, string netnsPath, Socket udp, Socket tcp, string networkId, IReadOnlyList<IPEndPoint>? upstreams)
     {
         this.server = server;
         this.containerId = containerId;
+        NetnsPath = netnsPath;
         this.udp = udp;
         this.tcp = tcp;
         networks = [networkId];

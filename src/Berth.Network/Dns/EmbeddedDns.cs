@@ -52,7 +52,8 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
     /// <summary>
     /// Starts serving in the network namespace at <paramref name="netnsPath"/> for a container on
     /// <paramref name="networkId"/>. Attaching a container again (it joined another network) adds
-    /// that network to the ones its names are looked up in. <paramref name="containerUpstreams"/>
+    /// that network to the ones its names are looked up in; attaching it with another namespace
+    /// (it was restarted) replaces the old sockets. <paramref name="containerUpstreams"/>
     /// overrides the daemon's resolvers for this container (its --dns); an empty list forwards
     /// nothing, which is what an --internal network wants.
     /// </summary>
@@ -62,11 +63,16 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
         {
             if (endpoints.TryGetValue(containerId, out var existing))
             {
-                existing.AddNetwork(networkId, containerUpstreams);
-                return;
+                if (existing.NetnsPath == netnsPath)
+                {
+                    existing.AddNetwork(networkId, containerUpstreams);
+                    return;
+                }
+                endpoints.Remove(containerId);
+                existing.Stop();
             }
             var (udp, tcp) = NetworkNamespace.Run(netnsPath, OpenSockets);
-            var endpoint = new DnsEndpoint(this, containerId, udp, tcp, networkId, containerUpstreams);
+            var endpoint = new DnsEndpoint(this, containerId, netnsPath, udp, tcp, networkId, containerUpstreams);
             endpoints.Add(containerId, endpoint);
             endpoint.Start();
         }
