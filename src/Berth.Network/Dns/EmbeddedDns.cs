@@ -235,13 +235,13 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
         return null;
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Debug, Message = "embedded DNS serving container {Id} on network {Network}")]
+    [LoggerMessage(EventId = 650, Level = LogLevel.Debug, Message = "embedded DNS serving container {Id} on network {Network}")]
     static partial void LogAttached(ILogger log, string id, string network);
 
     // Debug, not Warning: on a host without outside connectivity every external lookup ends here.
-    [LoggerMessage(EventId = 601, Level = LogLevel.Debug, Message = "embedded DNS: no upstream answered {Name} {Type}")]
+    [LoggerMessage(EventId = 651, Level = LogLevel.Debug, Message = "embedded DNS: no upstream answered {Name} {Type}")]
     static partial void LogUpstreamsFailed(ILogger log, string name, DnsType type);
 
-    [LoggerMessage(EventId = 602, Level = LogLevel.Debug, Message = "embedded DNS for container {Id}: {Error}")]
+    [LoggerMessage(EventId = 652, Level = LogLevel.Debug, Message = "embedded DNS for container {Id}: {Error}")]
     internal static partial void LogServeError(ILogger log, string id, string error);
 }
