@@ -240,6 +240,20 @@ public class DnsServerTests
     }
 
     [Fact]
+    public async Task Attaching_where_lo_is_down_fails_instead_of_serving_a_dead_address()
+    {
+        using var ns = TestNetns.Create(loopbackUp: false);
+        await using var dns = new EmbeddedDns(Names(), []);
+
+        var error = Assert.Throws<InvalidOperationException>(() => dns.Attach("c1", ns.Path, "n1"));
+
+        Assert.Contains("lo up", error.Message);
+        ns.Exec("ip", "link", "set", "lo", "up");
+        dns.Attach("c1", ns.Path, "n1"); // nothing half-made was left behind by the failure
+        Assert.Single((await QueryUdpAsync(ns, DnsClient.Query(31, "web", DnsType.A))).Answers);
+    }
+
+    [Fact]
     public async Task Attaching_a_restarted_container_moves_the_server_to_its_new_namespace()
     {
         using var before = TestNetns.Create();

@@ -169,7 +169,7 @@ sealed class FakeUpstream : IAsyncDisposable
     }
 }
 
-/// <summary>A network namespace of the test's own (berth-t-&lt;random&gt;) with lo up; removed on dispose.</summary>
+/// <summary>A network namespace of the test's own (berth-t-&lt;random&gt;), lo up unless asked otherwise; removed on dispose.</summary>
 sealed class TestNetns : IDisposable
 {
     public string Name { get; } = "berth-t-" + Guid.NewGuid().ToString("N")[..8];
@@ -177,7 +177,7 @@ sealed class TestNetns : IDisposable
 
     TestNetns() { }
 
-    public static TestNetns Create()
+    public static TestNetns Create(bool loopbackUp = true)
     {
         if (LibC.geteuid() != 0) Assert.Skip("creating a network namespace needs root");
         if (!File.Exists("/usr/sbin/ip") && !File.Exists("/sbin/ip")) Assert.Skip("iproute2 (`ip`) is not installed");
@@ -185,7 +185,7 @@ sealed class TestNetns : IDisposable
         Run("ip", "netns", "add", ns.Name);
         try
         {
-            ns.Exec("ip", "link", "set", "lo", "up");
+            if (loopbackUp) ns.Exec("ip", "link", "set", "lo", "up");
         }
         catch
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Berth.Interop;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -55,7 +56,7 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
     /// that network to the ones its names are looked up in; attaching it with another namespace
     /// (it was restarted) replaces the old sockets. <paramref name="containerUpstreams"/>
     /// overrides the daemon's resolvers for this container (its --dns); an empty list forwards
-    /// nothing, which is what an --internal network wants.
+    /// nothing, which is what an --internal network wants. The namespace's lo must be up.
     /// </summary>
     public void Attach(string containerId, string netnsPath, string networkId, IReadOnlyList<IPEndPoint>? containerUpstreams = null)
     {
@@ -147,6 +148,7 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
         var udp = Bind(SocketType.Dgram, ProtocolType.Udp);
         try
         {
+            RequireLoopbackUp(udp);
             var tcp = Bind(SocketType.Stream, ProtocolType.Tcp);
             tcp.Listen(64);
             return (udp, tcp);
@@ -158,15 +160,29 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Binding 127.0.0.11 succeeds while the namespace's lo is still down, but such a socket,
+    /// once lo comes up, receives queries whose replies never reach the client (seen on kernel
+    /// 6.x). So a down lo is an error here rather than a server that silently never answers.
+    /// </summary>
+    static unsafe void RequireLoopbackUp(Socket socket)
+    {
+        const ulong SIOCGIFFLAGS = 0x8913;
+        const short IFF_UP = 0x1;
+        // struct ifreq: char ifr_name[16], then a union whose first member is short ifr_flags.
+        byte* ifreq = stackalloc byte[40];
+        new Span<byte>(ifreq, 40).Clear();
+        "lo"u8.CopyTo(new Span<byte>(ifreq, 16));
+        LibC.Check(LibC.Ioctl((int)socket.Handle, SIOCGIFFLAGS, (nint)ifreq), "ioctl SIOCGIFFLAGS", "lo");
+        if ((*(short*)(ifreq + 16) & IFF_UP) == 0)
+            throw new InvalidOperationException("the embedded DNS server needs the container's lo up before it attaches");
+    }
+
     Socket Bind(SocketType type, ProtocolType protocol)
     {
-        const int IPPROTO_IP = 0, IP_FREEBIND = 15;
         var socket = new Socket(AddressFamily.InterNetwork, type, protocol);
         try
         {
-            // The container's lo may not be up yet when it is attached; FREEBIND lets the bind
-            // succeed now and the address works as soon as lo is.
-            socket.SetRawSocketOption(IPPROTO_IP, IP_FREEBIND, BitConverter.GetBytes(1));
             socket.Bind(new IPEndPoint(Address, Port));
             return socket;
         }
