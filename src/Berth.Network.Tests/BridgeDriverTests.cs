@@ -37,7 +37,7 @@ public sealed class BridgeDriverTests : IDisposable
 
     static bool HasNft() => File.Exists("/usr/sbin/nft") || File.Exists("/usr/bin/nft");
 
-    static Socket ListenIn(string ns, int port) => Netns.Run(ns, () =>
+    static Socket ListenIn(string ns, int port) => Dns.NetworkNamespace.Run(ns, () =>
     {
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         s.Bind(new IPEndPoint(IPAddress.Any, port));
@@ -47,7 +47,7 @@ public sealed class BridgeDriverTests : IDisposable
 
     static bool CanConnect(string ns, IPEndPoint to)
     {
-        using var s = Netns.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        using var s = Dns.NetworkNamespace.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
         try
         {
             return s.ConnectAsync(to).Wait(TimeSpan.FromSeconds(2));

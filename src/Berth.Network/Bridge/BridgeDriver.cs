@@ -152,6 +152,6 @@ public sealed class BridgeDriver : IDisposable
     void WriteSysctl(string path, string value)
     {
         if (_hostNetns is null) File.WriteAllText(path, value);
-        else Netns.Run(_hostNetns, () => File.WriteAllText(path, value));
+        else Dns.NetworkNamespace.Run(_hostNetns, () => { File.WriteAllText(path, value); return true; });
     }
 }

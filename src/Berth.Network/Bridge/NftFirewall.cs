@@ -98,7 +98,7 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
     void Run(string script)
     {
         if (netnsPath is null) Nft(script);
-        else Netlink.Netns.Run(netnsPath, () => Nft(script));
+        else Dns.NetworkNamespace.Run(netnsPath, () => { Nft(script); return true; });
     }
 
     /// <summary>Runs nft on a script; the calling thread's network namespace is nft's.</summary>
@@ -126,7 +126,7 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
             p.WaitForExit();
             return p.ExitCode == 0;
         }
-        return netnsPath is null ? Check() : Netlink.Netns.Run(netnsPath, Check);
+        return netnsPath is null ? Check() : Dns.NetworkNamespace.Run(netnsPath, Check);
     }
 }
 

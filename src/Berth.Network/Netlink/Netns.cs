@@ -3,36 +3,11 @@ using Berth.Interop;
 namespace Berth.Network.Netlink;
 
 /// <summary>
-/// Runs code inside another network namespace. setns moves only the calling thread, so the work
-/// runs on a dedicated thread that enters the namespace and then ends; sockets it opens stay bound
-/// to that namespace after it is gone, which is how the daemon configures a container's interfaces
-/// without ever moving one of its own pool threads.
+/// Private network namespaces (for tests and for sandboxes the daemon makes itself). Running code
+/// inside an existing namespace is <see cref="Dns.NetworkNamespace.Run"/>, shared with the DNS server.
 /// </summary>
 public static class Netns
 {
-    public static T Run<T>(string netnsPath, Func<T> work)
-    {
-        T result = default!;
-        Exception? error = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                int fd = LibC.Check(LibC.Open(netnsPath, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", netnsPath);
-                try { LibC.Check(LibC.Setns(fd, LibC.CLONE_NEWNET), "setns", netnsPath); }
-                finally { LibC.Close(fd); }
-                result = work();
-            }
-            catch (Exception e) { error = e; }
-        }, 256 * 1024) { IsBackground = true, Name = "netns" };
-        thread.Start();
-        thread.Join();
-        if (error is not null) throw error;
-        return result;
-    }
-
-    public static void Run(string netnsPath, Action work) => Run(netnsPath, () => { work(); return true; });
-
     /// <summary>
     /// A new, empty network namespace, held open by the returned handle (closing it lets the kernel
     /// free the namespace and every interface in it). Its path is /proc/self/fd/N of the handle.

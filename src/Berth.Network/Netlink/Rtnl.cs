@@ -54,7 +54,7 @@ public sealed class Rtnl : IDisposable
     }
 
     /// <summary>An rtnetlink socket in the network namespace at <paramref name="netnsPath"/> (e.g. /proc/PID/ns/net).</summary>
-    public static Rtnl OpenIn(string netnsPath) => Netns.Run(netnsPath, Open);
+    public static Rtnl OpenIn(string netnsPath) => Dns.NetworkNamespace.Run(netnsPath, Open);
 
     public void Dispose() => LibC.Close(_fd);
 
