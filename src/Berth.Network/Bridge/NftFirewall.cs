@@ -27,7 +27,11 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
     public string Table { get; } = table;
 
     /// <summary>The table's text for the given state.</summary>
-    public string Render(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports)
+    /// <param name="loopbackViaProxy">
+    /// When a userland proxy serves 127.0.0.1:HOSTPORT, locally generated traffic to loopback is
+    /// left to it (as Docker does); otherwise it is DNATed too, with route_localnet on the bridge.
+    /// </param>
+    public string Render(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports, bool loopbackViaProxy = false)
     {
         var sb = new StringBuilder();
         sb.Append("table ip ").Append(Table).Append(" {\n");
@@ -42,7 +46,8 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
         }
         sb.Append("  }\n");
         sb.Append("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
-        sb.Append("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n");
+        sb.Append("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local ")
+            .Append(loopbackViaProxy ? "ip daddr != 127.0.0.0/8 " : "").Append("jump ports\n  }\n");
 
         sb.Append("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
         foreach (var b in bridges)
@@ -74,9 +79,9 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
     }
 
     /// <summary>Replaces the table with the one for this state, in one nft transaction; a no-op when nothing changed.</summary>
-    public void Apply(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports)
+    public void Apply(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports, bool loopbackViaProxy = false)
     {
-        var text = Render(bridges, ports);
+        var text = Render(bridges, ports, loopbackViaProxy);
         lock (_lock)
         {
             if (text == _applied) return;
