@@ -10,7 +10,7 @@ namespace Berth.Daemon.Tests;
 /// busybox-static. Tests that need it call <see cref="Require"/>, which skips with the reason when
 /// the host can't run it (not root, binaries not built, no busybox).
 /// </summary>
-public sealed class DaemonFixture : IAsyncLifetime
+public class DaemonFixture : IAsyncLifetime
 {
     public string Root { get; } = Directory.CreateTempSubdirectory("berth-it-").FullName;
     public string DataRoot => Path.Combine(Root, "data");
@@ -40,7 +40,7 @@ public sealed class DaemonFixture : IAsyncLifetime
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };
-        foreach (var a in new[] { "-H", Host, "--data-root", DataRoot, "--exec-root", ExecRoot, "--bridge", "none", "--pidfile", Path.Combine(Root, "berthd.pid") }.Concat(extra))
+        foreach (var a in new[] { "-H", Host, "--data-root", DataRoot, "--exec-root", ExecRoot, "--pidfile", Path.Combine(Root, "berthd.pid") }.Concat(NetworkArgs).Concat(extra))
             psi.ArgumentList.Add(a);
         _daemon = Process.Start(psi)!;
         _daemon.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
@@ -61,6 +61,9 @@ public sealed class DaemonFixture : IAsyncLifetime
         }
         throw new TimeoutException("berthd did not answer on its socket: " + DaemonLog);
     }
+
+    /// <summary>Networking off by default, so these tests never touch a bridge another daemon uses.</summary>
+    protected virtual string[] NetworkArgs => ["--bridge", "none"];
 
     public string DaemonLog { get { lock (_log) return _log.ToString(); } }
     public Process Daemon => _daemon!;

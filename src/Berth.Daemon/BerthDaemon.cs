@@ -19,6 +19,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     readonly ILogger _log;
     ImageStore? _images;
     ContainerService? _containers;
+    Network.NetworkService? _network;
     ApiServer? _server;
     FileStream? _lock;
 
@@ -46,11 +47,14 @@ public sealed partial class BerthDaemon : IAsyncDisposable
 
         _images = ImageStore.Open(_options.DataRoot, _options.StorageDriver);
         var store = new ContainerStore(_images.Db);
-        _containers = new ContainerService(_options, store, _images, Events, _loggers.CreateLogger<ContainerService>());
+        _network = new Network.NetworkService(_options, _images.Db, store, Events, _loggers.CreateLogger<Network.NetworkService>());
+        _network.Initialize();
+        _containers = new ContainerService(_options, store, _images, Events, _network, _loggers.CreateLogger<ContainerService>());
         var images = new ImageService(_images, store, Events);
         var system = new SystemService(_options, store, _images, Events, DaemonId());
-        RegisterJobs(system, _containers, images);
+        RegisterJobs(system, _containers, images, _network);
         await _containers.RestoreAsync();
+        _network.Reconcile();
 
         _server = new ApiServer(_options, Engine, _loggers);
         _server.Start();
@@ -58,7 +62,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     }
 
     /// <summary>The Engine's handler table: every job name the Server can start.</summary>
-    void RegisterJobs(SystemService system, ContainerService c, ImageService i)
+    void RegisterJobs(SystemService system, ContainerService c, ImageService i, Network.NetworkService n)
     {
         var e = Engine;
         e.Register("ping", system.PingAsync);
@@ -86,6 +90,14 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("history", i.HistoryAsync);
         e.Register("tag", i.TagAsync);
         e.Register("image_delete", i.DeleteAsync);
+
+        e.Register("networks", n.ListJobAsync);
+        e.Register("network_inspect", n.InspectJobAsync);
+        e.Register("network_create", n.CreateJobAsync);
+        e.Register("network_rm", n.RemoveJobAsync);
+        e.Register("network_connect", n.ConnectJobAsync);
+        e.Register("network_disconnect", n.DisconnectJobAsync);
+        e.Register("network_prune", n.PruneJobAsync);
     }
 
     /// <summary>One daemon per data root: a second berthd on the same root would corrupt it.</summary>
@@ -131,6 +143,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         if (_server is not null) await _server.DisposeAsync();
         if (_containers is not null) await _containers.ShutdownAsync(_options.LiveRestore);
         await Engine.ShutdownAsync();
+        if (_network is not null) await _network.DisposeAsync();
         _images?.Dispose();
         RemoveCgroupParents();
         if (_options.PidFile is { } pidFile) try { File.Delete(pidFile); } catch (IOException) { }

@@ -41,7 +41,17 @@ public sealed class DaemonOptions
     public string? StorageDriver { get; set; }
     public string? PidFile { get; set; }
     public LogLevel LogLevel { get; set; } = LogLevel.Information;
+    /// <summary>The default bridge network's device (default berth0); "none" disables networking.</summary>
     public string Bridge { get; set; } = "";
+    /// <summary>--bip: the default bridge's own address and prefix, e.g. 172.31.0.1/16.</summary>
+    public string? Bip { get; set; }
+    /// <summary>--fixed-cidr: the part of the default subnet container addresses come from.</summary>
+    public string? FixedCidr { get; set; }
+    public int Mtu { get; set; } = 1500;
+    public bool Iptables { get; set; } = true;
+    public bool IpForward { get; set; } = true;
+    public bool UserlandProxy { get; set; } = true;
+    public bool Icc { get; set; } = true;
     public bool Tls { get; set; }
     public bool TlsVerify { get; set; }
     public string? TlsCaCert { get; set; }
@@ -77,14 +87,19 @@ public sealed class DaemonOptions
         var addRuntime = new Option<string[]>("--add-runtime") { Description = "Register an additional OCI compatible runtime (NAME=PATH)", Arity = ArgumentArity.ZeroOrMore };
         var defaultRuntime = new Option<string>("--default-runtime") { Description = "Default OCI runtime for containers", DefaultValueFactory = _ => "native" };
         var binDir = new Option<string?>("--bin-dir") { Description = "Directory holding berth-shim and berth-runc (default: beside berthd)" };
-        // Accepted for dockerd compatibility; networking arrives with the bridge driver.
-        var iptables = new Option<bool>("--iptables") { Description = "Enable addition of iptables rules (accepted, not yet used)" };
+        var bip = new Option<string?>("--bip") { Description = "Specify network bridge IP (CIDR)" };
+        var fixedCidr = new Option<string?>("--fixed-cidr") { Description = "IPv4 subnet for fixed IPs" };
+        var mtu = new Option<int>("--mtu") { Description = "Set the containers network MTU", DefaultValueFactory = _ => 1500 };
+        var iptables = new Option<bool>("--iptables") { Description = "Enable addition of firewall rules (Berth's own nftables table)", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
+        var ipForward = new Option<bool>("--ip-forward") { Description = "Enable net.ipv4.ip_forward", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
+        var userlandProxy = new Option<bool>("--userland-proxy") { Description = "Use userland proxy for loopback traffic", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
+        var icc = new Option<bool>("--icc") { Description = "Enable inter-container communication", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
         var liveRestore = new Option<bool>("--live-restore") { Description = "Keep containers running when the daemon shuts down" };
 
         var root = new RootCommand("berthd: the Berth container engine daemon")
         {
             host, dataRoot, execRoot, storage, pidfile, logLevel, debug, bridge, tls, tlsVerify, tlsCa, tlsCert, tlsKey,
-            addRuntime, defaultRuntime, binDir, iptables, liveRestore,
+            addRuntime, defaultRuntime, binDir, iptables, liveRestore, bip, fixedCidr, mtu, ipForward, userlandProxy, icc,
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -106,6 +121,23 @@ public sealed class DaemonOptions
             o.PidFile = parsed.GetValue(pidfile);
             o.LogLevel = parsed.GetValue(debug) ? LogLevel.Debug : ParseLevel(parsed.GetValue(logLevel)!);
             o.Bridge = parsed.GetValue(bridge)!;
+            o.Bip = parsed.GetValue(bip);
+            o.FixedCidr = parsed.GetValue(fixedCidr);
+            o.Mtu = parsed.GetValue(mtu);
+            o.Iptables = parsed.GetValue(iptables);
+            o.IpForward = parsed.GetValue(ipForward);
+            o.UserlandProxy = parsed.GetValue(userlandProxy);
+            o.Icc = parsed.GetValue(icc);
+            if (o.Mtu is < 68 or > 65535) throw new ArgumentException($"invalid --mtu {o.Mtu}");
+            if (o.Bip is not null && o.Bridge == "none") throw new ArgumentException("--bip and --bridge none are mutually exclusive");
+            try
+            {
+                if (o.Bip is not null) Berth.Network.Subnet.ParseHost(o.Bip);
+                if (o.FixedCidr is not null && o.Bip is not null && !Berth.Network.Subnet.ParseHost(o.Bip).Subnet.Contains(Berth.Network.Subnet.Parse(o.FixedCidr)))
+                    throw new ArgumentException($"--fixed-cidr {o.FixedCidr} is not inside --bip {o.Bip}");
+                if (o.FixedCidr is not null) o.FixedCidr = Berth.Network.Subnet.Parse(o.FixedCidr).ToString();
+            }
+            catch (FormatException e) { throw new ArgumentException(e.Message); }
             o.TlsVerify = parsed.GetValue(tlsVerify);
             o.Tls = parsed.GetValue(tls) || o.TlsVerify;
             o.TlsCaCert = parsed.GetValue(tlsCa);

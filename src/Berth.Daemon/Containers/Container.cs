@@ -31,6 +31,18 @@ public sealed class ContainerRecord
     public string Driver { get; set; } = "";
     public string Runtime { get; set; } = "native";
     public int RestartCount { get; set; }
+    /// <summary>The networks the container is on, by name (Docker's NetworkSettings.Networks); addresses only while running.</summary>
+    public Dictionary<string, EndpointSettings> Networks { get; set; } = new();
+    public ContainerNetworkState NetworkState { get; set; } = new();
+}
+
+/// <summary>What the networkdriver made for a running container, kept so a restarted daemon can find and undo it.</summary>
+public sealed class ContainerNetworkState
+{
+    /// <summary>The host end of each network's veth, by network id.</summary>
+    public Dictionary<string, string> HostVeths { get; set; } = new();
+    /// <summary>Published ports as bound ("80/tcp" → host ip and concrete port).</summary>
+    public Dictionary<string, List<PortBinding>?> Ports { get; set; } = new();
 }
 
 /// <summary>

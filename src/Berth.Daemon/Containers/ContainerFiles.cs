@@ -26,7 +26,11 @@ public sealed class ContainerFiles(string dataRoot, string execRoot, string id)
     }
 
     /// <summary>Writes /etc/hostname, /etc/hosts and /etc/resolv.conf as the container will see them.</summary>
-    public void WriteNetworkFiles(string hostname, string? domainname, bool hostNetwork, IEnumerable<string>? extraHosts, IEnumerable<string>? dns, IEnumerable<string>? dnsSearch, IEnumerable<string>? dnsOptions)
+    /// <param name="address">The container's address on its main network, which /etc/hosts maps its hostname to.</param>
+    /// <param name="embeddedDns">On a user-defined network: resolv.conf points at the embedded DNS server (127.0.0.11), which forwards to --dns.</param>
+    /// <param name="hostGateway">What --add-host NAME:host-gateway maps to.</param>
+    public void WriteNetworkFiles(string hostname, string? domainname, bool hostNetwork, System.Net.IPAddress? address, bool embeddedDns, System.Net.IPAddress? hostGateway,
+        IEnumerable<string>? extraHosts, IEnumerable<string>? dns, IEnumerable<string>? dnsSearch, IEnumerable<string>? dnsOptions)
     {
         Directory.CreateDirectory(Dir);
         if (hostNetwork)
@@ -39,16 +43,20 @@ public sealed class ContainerFiles(string dataRoot, string execRoot, string id)
             Write(HostnamePath, hostname + "\n");
             var fqdn = string.IsNullOrEmpty(domainname) ? hostname : $"{hostname}.{domainname} {hostname}";
             var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-                + $"127.0.1.1\t{fqdn}\n";
+                + (address is null ? $"127.0.1.1\t{fqdn}\n" : "");
             foreach (var h in extraHosts ?? Array.Empty<string>())
             {
-                var i = h.IndexOf(':');
+                // NAME:IP, or NAME=IP as newer CLIs send it; IPv6 addresses contain colons, so split at the first.
+                var i = h.IndexOfAny([':', '=']);
                 if (i <= 0) throw new ArgumentException($"invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host");
-                hosts += $"{h[(i + 1)..]}\t{h[..i]}\n";
+                var ip = h[(i + 1)..];
+                if (ip == "host-gateway") ip = hostGateway?.ToString() ?? throw new ArgumentException("unable to derive the IP value for host-gateway");
+                hosts += $"{ip}\t{h[..i]}\n";
             }
+            if (address is not null) hosts += $"{address}\t{fqdn}\n";
             Write(HostsPath, hosts);
         }
-        Write(ResolvConfPath, ResolvConf(hostNetwork, dns, dnsSearch, dnsOptions));
+        Write(ResolvConfPath, ResolvConf(hostNetwork, embeddedDns ? ["127.0.0.11"] : dns, dnsSearch, embeddedDns ? (dnsOptions?.ToList() is { Count: > 0 } o ? o : ["ndots:0"]) : dnsOptions));
     }
 
     /// <summary>

@@ -58,6 +58,7 @@ public sealed partial class ContainerService
         var files = FilesOf(c);
         var rootfs = _images.MountContainer(c.Id);
         ShimHandle? shim = null;
+        bool networkPrepared = false;
         try
         {
             ResolvedUser user;
@@ -69,8 +70,26 @@ public sealed partial class ContainerService
 
             var hostname = string.IsNullOrEmpty(r.Config.Hostname) ? c.ShortId : r.Config.Hostname;
             var h = r.HostConfig;
-            files.WriteNetworkFiles(hostname, r.Config.Domainname, h.NetworkMode == "host", h.ExtraHosts, h.Dns, h.DnsSearch, h.DnsOptions);
-            var spec = SpecBuilder.Build(r, rootfs, user, new SpecBuilder.Files(files.HostnamePath, files.HostsPath, files.ResolvConfPath));
+            string? joinNetns = null;
+            var netFiles = new SpecBuilder.Files(files.HostnamePath, files.HostsPath, files.ResolvConfPath);
+            if (h.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
+            {
+                // --network container:X shares X's namespace and, as in Docker, its hosts and resolv.conf.
+                var target = _store.Get(h.NetworkMode["container:".Length..]);
+                if (!target.IsRunning || target.State.Pid <= 0)
+                    throw ApiException.Conflict($"cannot join network namespace of a non running container: container {target.Id} is {target.State.Status}");
+                joinNetns = $"/proc/{target.State.Pid}/ns/net";
+                var tf = FilesOf(target);
+                files.WriteNetworkFiles(hostname, r.Config.Domainname, false, null, false, null, h.ExtraHosts, h.Dns, h.DnsSearch, h.DnsOptions);
+                netFiles = new SpecBuilder.Files(files.HostnamePath, tf.HostsPath, tf.ResolvConfPath);
+            }
+            else
+            {
+                var net = _network.PrepareStart(c);
+                networkPrepared = true;
+                files.WriteNetworkFiles(hostname, r.Config.Domainname, h.NetworkMode == "host", net.Address, net.EmbeddedDns, net.HostGateway, h.ExtraHosts, h.Dns, h.DnsSearch, h.DnsOptions);
+            }
+            var spec = SpecBuilder.Build(r, rootfs, user, netFiles, joinNetns);
             Directory.CreateDirectory(files.StateDir);
             Directory.CreateDirectory(Path.GetDirectoryName(files.SocketPath)!);
             File.Delete(Path.Combine(files.StateDir, ExitInfo.FileName));
@@ -94,14 +113,11 @@ public sealed partial class ContainerService
                 throw StartFailed(c, e.Message);
             }
 
-            if (r.HostConfig.NetworkMode != "host")
+            try { _network.Connect(c, shim.InitPid); }
+            catch (Exception e)
             {
-                try { Network.Loopback.BringUp(shim.InitPid); }
-                catch (Exception e)
-                {
-                    try { await shim.Client.KillAsync(9); } catch (Exception) { }
-                    throw StartFailed(c, "setting up the container's loopback interface: " + e.Message);
-                }
+                try { await shim.Client.KillAsync(9); } catch (Exception) { }
+                throw StartFailed(c, "setting up the container's network: " + e.Message);
             }
 
             // Attaches that came before start get their streams now, before the process runs,
@@ -140,6 +156,8 @@ public sealed partial class ContainerService
         }
         catch
         {
+            if (networkPrepared && c.Shim is null)
+                await _network.Teardown(c);
             if (shim is null || c.Shim is null) _images.UnmountContainer(c.Id);
             lock (c.PendingAttaches)
             {
@@ -202,6 +220,7 @@ public sealed partial class ContainerService
             if (exit is null) r.State.Error = "the container's shim exited without reporting a status";
         }
         c.Shim = null;
+        await _network.Teardown(c);
         try { _images.UnmountContainer(c.Id); }
         catch (Exception e) { LogUnmountFailed(c.Id, e.Message); }
         _store.Save(c);

@@ -20,12 +20,14 @@ public sealed partial class ContainerService
     readonly ContainerStore _store;
     readonly ImageStore _images;
     readonly EventBus _events;
+    readonly Network.NetworkService _network;
     readonly ILogger _log;
     readonly CancellationTokenSource _shutdown = new();
     readonly ShimLauncher _shims;
 
-    public ContainerService(DaemonOptions options, ContainerStore store, ImageStore images, EventBus events, ILogger<ContainerService> log)
+    public ContainerService(DaemonOptions options, ContainerStore store, ImageStore images, EventBus events, Network.NetworkService network, ILogger<ContainerService> log)
     {
+        _network = network;
         _options = options;
         _shims = new ShimLauncher(Path.Combine(options.BinDir, ShimProcess.ExecutableName), options.ExecRoot);
         _store = store;
@@ -95,6 +97,7 @@ public sealed partial class ContainerService
             Runtime = string.IsNullOrEmpty(host.Runtime) ? _options.DefaultRuntime : host.Runtime,
         };
         host.Runtime = record.Runtime;
+        _network.PrepareCreate(record, req.NetworkingConfig);
         var c = new Container(record);
         _images.CreateContainerLayer(id, image.Id);
         try
@@ -127,11 +130,6 @@ public sealed partial class ContainerService
 
     void ValidateHostConfig(HostConfig host)
     {
-        if (string.IsNullOrEmpty(host.NetworkMode)) host.NetworkMode = "default";
-        if (host.NetworkMode is not ("default" or "bridge" or "none" or "host") && !host.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
-            throw ApiException.NotFound($"network {host.NetworkMode} not found");
-        if (host.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
-            throw ApiException.NotImplemented("--network container:<id> is not supported yet");
         if (string.IsNullOrEmpty(host.LogConfig.Type)) host.LogConfig.Type = "json-file";
         if (host.LogConfig.Type is not ("json-file" or "none"))
             throw ApiException.BadRequest($"logging driver \"{host.LogConfig.Type}\" is not supported: use json-file or none");
@@ -146,8 +144,6 @@ public sealed partial class ContainerService
             throw ApiException.BadRequest("Minimum memory limit allowed is 6MB");
         if (host.Binds is { Count: > 0 } || host.Mounts is { Count: > 0 })
             throw ApiException.NotImplemented("volumes and bind mounts are not supported yet");
-        if (host.PortBindings is { Count: > 0 } && host.PortBindings.Values.Any(v => v is { Count: > 0 }))
-            throw ApiException.NotImplemented("published ports are not supported yet (networking runs with --bridge none)");
     }
 
     /// <summary>Docker's merge of the user's config over the image's (daemon/images: merge()).</summary>
@@ -199,7 +195,7 @@ public sealed partial class ContainerService
     public async Task InspectAsync(Job job)
     {
         var c = _store.Get(job.Arg(0));
-        await job.Stdout.JsonAsync(200, ContainerViews.Inspect(c, FilesOf(c), c.Record.Driver, LayerMetadata(c.Id)), ApiJson.Default.ContainerInspect);
+        await job.Stdout.JsonAsync(200, ContainerViews.Inspect(c, FilesOf(c), c.Record.Driver, LayerMetadata(c.Id), _network.Settings(c)), ApiJson.Default.ContainerInspect);
     }
 
     Dictionary<string, string>? LayerMetadata(string containerId)
@@ -238,7 +234,7 @@ public sealed partial class ContainerService
             if (!filters.Match("exited", v => status == "exited" && int.TryParse(v, out var code) && code == r.State.ExitCode)) continue;
             if (filters.Has("ancestor") && !ancestors.Contains(r.ImageId)) continue;
             if (!filters.Match("label", v => MatchLabel(r.Config.Labels, v))) continue;
-            rows.Add(ContainerViews.Summary(c, r.Config.Image ?? r.ImageId));
+            rows.Add(ContainerViews.Summary(c, r.Config.Image ?? r.ImageId, _network.PortSummaries(c)));
             if (limit > 0 && rows.Count >= limit) break;
         }
         await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListContainerSummary);

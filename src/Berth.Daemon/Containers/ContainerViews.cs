@@ -5,7 +5,7 @@ namespace Berth.Daemon.Containers;
 /// <summary>How containers look on the wire: inspect documents, `ps` rows and status phrases.</summary>
 public static class ContainerViews
 {
-    public static ContainerInspect Inspect(Container c, ContainerFiles files, string driver, Dictionary<string, string>? graphData)
+    public static ContainerInspect Inspect(Container c, ContainerFiles files, string driver, Dictionary<string, string>? graphData, NetworkSettings network)
     {
         var r = c.Record;
         var s = r.State;
@@ -40,11 +40,11 @@ public static class ContainerViews
             HostConfig = r.HostConfig,
             GraphDriver = new GraphDriverData { Name = driver, Data = graphData },
             Config = r.Config,
-            NetworkSettings = new NetworkSettings { SandboxKey = s.Pid > 0 ? $"/proc/{s.Pid}/ns/net" : "" },
+            NetworkSettings = network,
         };
     }
 
-    public static ContainerSummary Summary(Container c, string imageDisplay)
+    public static ContainerSummary Summary(Container c, string imageDisplay, List<PortSummary> ports)
     {
         var r = c.Record;
         return new ContainerSummary
@@ -59,6 +59,8 @@ public static class ContainerViews
             State = r.State.Status,
             Status = Status(r.State, DateTimeOffset.UtcNow),
             HostConfig = new SummaryHostConfig { NetworkMode = r.HostConfig.NetworkMode },
+            Ports = ports,
+            NetworkSettings = new SummaryNetworkSettings { Networks = r.Networks },
         };
     }
 

@@ -11,7 +11,8 @@ public static class SpecBuilder
 {
     public sealed record Files(string HostnamePath, string HostsPath, string ResolvConfPath);
 
-    public static Spec Build(ContainerRecord c, string rootfs, ResolvedUser user, Files files)
+    /// <param name="joinNetns">For --network container:X: X's network namespace, joined instead of a new one.</param>
+    public static Spec Build(ContainerRecord c, string rootfs, ResolvedUser user, Files files, string? joinNetns = null)
     {
         var cfg = c.Config;
         var host = c.HostConfig;
@@ -45,6 +46,7 @@ public static class SpecBuilder
 
         var linux = spec.Linux!;
         if (host.NetworkMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "network");
+        else if (joinNetns is not null) linux.Namespaces!.Find(n => n.Type == "network")!.Path = joinNetns;
         if (host.PidMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "pid");
         if (host.IpcMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "ipc");
         if (host.UTSMode == "host") linux.Namespaces!.RemoveAll(n => n.Type == "uts");

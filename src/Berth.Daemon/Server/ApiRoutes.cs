@@ -41,6 +41,14 @@ public static class ApiRoutes
         r.Add("GET", "/images/{name*}/history", "history");
         r.Add("POST", "/images/{name*}/tag", "tag");
         r.Add("DELETE", "/images/{name*}", "image_delete");
+        // Networks
+        r.Add("GET", "/networks", "networks");
+        r.Add("GET", "/networks/{id}", "network_inspect");
+        r.Add("POST", "/networks/create", "network_create");
+        r.Add("POST", "/networks/prune", "network_prune");
+        r.Add("POST", "/networks/{id}/connect", "network_connect");
+        r.Add("POST", "/networks/{id}/disconnect", "network_disconnect");
+        r.Add("DELETE", "/networks/{id}", "network_rm");
         return r;
     }
 }
