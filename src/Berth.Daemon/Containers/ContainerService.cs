@@ -307,7 +307,7 @@ public sealed partial class ContainerService
             c.State.Status = "removing";
             // The record goes first and waiters (`run --rm`) are answered then; the layer and the
             // container's directory are deleted after. A crash in between leaves the directory,
-            // which SweepRemovedAsync finds at the next start and finishes off.
+            // which SweepRemoved finds at the next start and finishes off.
             _store.Remove(c);
             Publish(c, "destroy");
             c.Removed.TrySetResult();
