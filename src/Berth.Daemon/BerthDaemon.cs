@@ -83,6 +83,8 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("images", i.ListAsync);
         e.Register("image_create", i.CreateAsync);
         e.Register("image_inspect", i.InspectAsync);
+        e.Register("image_save", i.SaveAsync);
+        e.Register("image_load", i.LoadAsync);
         e.Register("history", i.HistoryAsync);
         e.Register("tag", i.TagAsync);
         e.Register("image_delete", i.DeleteAsync);

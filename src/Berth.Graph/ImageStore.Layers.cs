@@ -21,20 +21,8 @@ public sealed partial class ImageStore
     /// The blob is hashed as received and checked against <paramref name="blobDigest"/> when given. If the
     /// resulting chain id already exists the new copy is dropped. On failure nothing is left behind.
     /// </summary>
-    public async Task<LayerRecord> ImportLayerAsync(Stream blob, string? parentChainId, string? blobDigest, CancellationToken ct = default)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var source = new AsyncSourceStream(blob, cts.Token);
-        try
-        {
-            return await Task.Run(() => ImportLayer(source, parentChainId, blobDigest), CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            await cts.CancelAsync().ConfigureAwait(false);
-            await source.Pump.ConfigureAwait(false);
-        }
-    }
+    public Task<LayerRecord> ImportLayerAsync(Stream blob, string? parentChainId, string? blobDigest, CancellationToken ct = default) =>
+        AsyncSourceStream.RunAsync(blob, s => ImportLayer(s, parentChainId, blobDigest), ct);
 
     /// <summary>The synchronous core of <see cref="ImportLayerAsync"/>, for sources that allow blocking reads.</summary>
     public LayerRecord ImportLayer(Stream blob, string? parentChainId, string? blobDigest)
@@ -46,7 +34,7 @@ public sealed partial class ImageStore
         string cacheId = NewId();
         Driver.Create(cacheId, parentCache);
         string diffId, storedDigest;
-        long size;
+        long size, tarSize;
         try
         {
             using var writer = Content.Create();
@@ -64,6 +52,7 @@ public sealed partial class ImageStore
                 throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
             }
             diffId = hashing.Digest();
+            tarSize = hashing.BytesRead;
             storedDigest = writer.Commit(blobDigest);
         }
         catch
@@ -80,10 +69,10 @@ public sealed partial class ImageStore
             {
                 if (LoadLayer(c, tx, chainId) is { } found) return found;
                 Exec(c, tx, """
-                    INSERT INTO layers(driver, chain_id, diff_id, parent_chain_id, cache_id, size, blob_digest, created_at)
-                    VALUES($d, $c, $diff, $parent, $cache, $size, $blob, $now)
+                    INSERT INTO layers(driver, chain_id, diff_id, parent_chain_id, cache_id, size, blob_digest, created_at, tar_size)
+                    VALUES($d, $c, $diff, $parent, $cache, $size, $blob, $now, $tar)
                     """, ("$d", D), ("$c", chainId), ("$diff", diffId), ("$parent", parentChainId), ("$cache", cacheId),
-                    ("$size", size), ("$blob", storedDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
+                    ("$size", size), ("$tar", tarSize), ("$blob", storedDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
                 return null;
             });
         }
@@ -121,7 +110,7 @@ public sealed partial class ImageStore
         return chain;
     }
 
-    static string ChainStep(string parentChain, string diffId) =>
+    internal static string ChainStep(string parentChain, string diffId) =>
         "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(parentChain + " " + diffId)));
 
     /// <summary>
@@ -190,6 +179,49 @@ public sealed partial class ImageStore
         if (layer.BlobDigest is null || !Content.Exists(layer.BlobDigest))
             throw new NotFoundException($"layer {chainId}: its blob {layer.BlobDigest} is missing from the store");
         return Decompression.Open(Content.Open(layer.BlobDigest), out _);
+    }
+
+    /// <summary>The length of <see cref="OpenLayerTar"/>'s stream (counted by reading it for layers stored before it was recorded).</summary>
+    public long LayerTarSize(string chainId)
+    {
+        if (Db.Read(c => Scalar(c, null, "SELECT tar_size FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chainId))) is long n)
+            return n;
+        using var tar = OpenLayerTar(chainId);
+        using var counter = new HashingStream(tar);
+        counter.Drain();
+        return counter.BytesRead;
+    }
+
+    /// <summary>
+    /// Forgets the given layers (top first) where nothing uses them: no image, container layer or child layer.
+    /// Undoes the layers a failed load imported, without touching ones that something else now stands on.
+    /// </summary>
+    public void ReleaseLayers(IReadOnlyList<string> chainIds)
+    {
+        if (chainIds.Count == 0) return;
+        List<(string, string, string?)> doomed;
+        lock (_lock)
+        {
+            doomed = Db.Write((c, tx) =>
+            {
+                var gone = new List<(string, string, string?)>();
+                foreach (var chain in chainIds.Reverse())
+                {
+                    bool used = Scalar(c, tx, """
+                        SELECT 1 FROM images WHERE driver = $d AND top_chain_id = $c
+                        UNION ALL SELECT 1 FROM container_layers WHERE driver = $d AND parent_chain_id = $c
+                        UNION ALL SELECT 1 FROM layers WHERE driver = $d AND parent_chain_id = $c LIMIT 1
+                        """, ("$d", D), ("$c", chain)) is not null;
+                    if (used) continue;
+                    using (var cmd = Command(c, tx, "SELECT cache_id, blob_digest FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chain)))
+                    using (var r = cmd.ExecuteReader())
+                        if (r.Read()) gone.Add((D, r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+                    Exec(c, tx, "DELETE FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chain));
+                }
+                return gone;
+            });
+        }
+        RemoveLayerFiles(doomed);
     }
 
     string? CacheIdOf(string chainId) => Db.Read(c =>

@@ -104,20 +104,8 @@ public sealed partial class ImageStore : IDisposable
     /// <see cref="Import"/> for sources that must be read asynchronously (an HTTP request body): the source is
     /// pumped through a small bounded buffer while extraction runs on a worker thread.
     /// </summary>
-    public async Task<ImageRecord> ImportAsync(Stream tar, ImportOptions options, CancellationToken ct = default)
-    {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var source = new AsyncSourceStream(tar, cts.Token);
-        try
-        {
-            return await Task.Run(() => Import(source, options), CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            await cts.CancelAsync().ConfigureAwait(false);
-            await source.Pump.ConfigureAwait(false);
-        }
-    }
+    public Task<ImageRecord> ImportAsync(Stream tar, ImportOptions options, CancellationToken ct = default) =>
+        AsyncSourceStream.RunAsync(tar, s => Import(s, options), ct);
 
     // ---- queries ------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ public static class Registry
         ["image list"] = "images", ["image rm"] = "rmi", ["image import"] = "import", ["image tag"] = "tag",
         ["image inspect"] = "inspect", ["container inspect"] = "inspect", ["system info"] = "info",
         ["system events"] = "events", ["image pull"] = "pull",
+        ["image save"] = "save", ["image load"] = "load",
     };
 
     public static (Command? Command, string[] Args) Resolve(string[] args)

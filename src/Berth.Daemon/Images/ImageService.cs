@@ -3,10 +3,11 @@ using Berth.Api;
 using Berth.Daemon.Containers;
 using Berth.Daemon.Engine;
 using Berth.Graph;
+using Berth.Graph.Archive;
 
 namespace Berth.Daemon.Images;
 
-/// <summary>The image jobs: list, import, inspect, history, tag, remove. The Graph does the storing.</summary>
+/// <summary>The image jobs: list, import, save, load, inspect, history, tag, remove. The Graph does the storing.</summary>
 public sealed class ImageService(ImageStore images, ContainerStore containers, EventBus events)
 {
     public async Task ListAsync(Job job)
@@ -98,6 +99,41 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         var body = await job.Stdout.StreamAsync("application/json");
         await JsonSerializer.SerializeAsync(body, new JsonMessage { Status = record.Id }, ApiJson.Default.JsonMessage);
         await body.WriteAsync("\r\n"u8.ToArray());
+        await body.FlushAsync();
+    }
+
+    /// <summary>GET /images/get?names=… and GET /images/{name}/get: a docker-archive of the named images.</summary>
+    public async Task SaveAsync(Job job)
+    {
+        var names = job.Args.Count > 0 ? [job.Arg(0)] : job.Env.GetAll("names");
+        if (names.Count == 0) throw ApiException.BadRequest("no images named to save");
+        var targets = ImageArchive.Resolve(images, names);
+        var body = await job.Stdout.StreamAsync("application/x-tar");
+        await ImageArchive.SaveAsync(images, targets, body, job.Cancelled);
+        await body.FlushAsync();
+        foreach (var (img, tags) in targets)
+            events.Publish("image", "save", img.Id, new() { ["name"] = tags.FirstOrDefault() ?? img.Id });
+    }
+
+    /// <summary>
+    /// POST /images/load: the whole archive is loaded before the reply starts, so a bad archive gets a plain
+    /// 400 and the store is unchanged; then Docker's "Loaded image: …" lines follow as a JSON message stream.
+    /// </summary>
+    public async Task LoadAsync(Job job)
+    {
+        var notes = new List<string>();
+        var loaded = await ImageArchive.LoadAsync(images, job.Stdin, notes.Add, job.Cancelled);
+        foreach (var img in loaded)
+            events.Publish("image", "load", img.Id, new() { ["name"] = img.Tags.FirstOrDefault() ?? img.Id });
+        var lines = notes.Concat(loaded.SelectMany(i => i.Tags.Count > 0
+            ? i.Tags.Select(t => $"Loaded image: {t}")
+            : [$"Loaded image ID: {i.Id}"]));
+        var body = await job.Stdout.StreamAsync("application/json");
+        foreach (var line in lines)
+        {
+            await JsonSerializer.SerializeAsync(body, new JsonMessage { Stream = line + "\n" }, ApiJson.Default.JsonMessage);
+            await body.WriteAsync("\r\n"u8.ToArray());
+        }
         await body.FlushAsync();
     }
 

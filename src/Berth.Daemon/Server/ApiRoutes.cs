@@ -37,6 +37,9 @@ public static class ApiRoutes
         // Images
         r.Add("GET", "/images/json", "images");
         r.Add("POST", "/images/create", "image_create");
+        r.Add("GET", "/images/get", "image_save");
+        r.Add("POST", "/images/load", "image_load");
+        r.Add("GET", "/images/{name*}/get", "image_save");
         r.Add("GET", "/images/{name*}/json", "image_inspect");
         r.Add("GET", "/images/{name*}/history", "history");
         r.Add("POST", "/images/{name*}/tag", "tag");
