@@ -84,6 +84,12 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("image_create", i.CreateAsync);
         e.Register("image_inspect", i.InspectAsync);
         e.Register("image_save", i.SaveAsync);
+        e.Register("image_prune", i.PruneAsync);
+        e.Register("system_df", i.DiskUsageAsync);
+        e.Register("container_export", c.ExportAsync);
+        e.Register("container_changes", c.ChangesAsync);
+        e.Register("commit", c.CommitAsync);
+        e.Register("container_prune", c.PruneAsync);
         e.Register("image_load", i.LoadAsync);
         e.Register("history", i.HistoryAsync);
         e.Register("tag", i.TagAsync);

@@ -224,6 +224,20 @@ public sealed partial class ImageStore
         RemoveLayerFiles(doomed);
     }
 
+    /// <summary>The image's layers by chain id, with their sizes (for prune's reclaimed space and df's shared size).</summary>
+    public IReadOnlyDictionary<string, long> LayerSizes(string imageId)
+    {
+        var img = Get(imageId);
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        string? chain = null;
+        foreach (var diffId in img.DiffIds)
+        {
+            chain = chain is null ? diffId : ChainStep(chain, diffId);
+            if (FindLayer(chain) is { } l) result[chain] = l.Size;
+        }
+        return result;
+    }
+
     string? CacheIdOf(string chainId) => Db.Read(c =>
         Scalar(c, null, "SELECT cache_id FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chainId)) as string);
 
