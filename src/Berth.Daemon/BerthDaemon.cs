@@ -51,6 +51,8 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         var system = new SystemService(_options, store, _images, Events, DaemonId());
         RegisterJobs(system, _containers, images);
         await _containers.RestoreAsync();
+        _images.ReconcileContainerLayers(store.All.Select(c => c.Id).ToHashSet());
+        foreach (var problem in _images.Problems) LogStoreProblem(problem);
 
         _server = new ApiServer(_options, Engine, _loggers);
         _server.Start();
@@ -148,4 +150,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "berthd listening on {Hosts} (storage driver {Driver})")]
     partial void LogListening(string hosts, string driver);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "image store integrity: {Problem}")]
+    partial void LogStoreProblem(string problem);
 }

@@ -51,6 +51,7 @@ public sealed partial class ImageStore : IDisposable
             db.Migrate(GraphSchema.Component, GraphSchema.Steps);
             var store = new ImageStore(dataRoot, content, db, driver);
             store.SweepUnrecordedLayers();
+            store.CheckIntegrity();
             return store;
         }
         catch
