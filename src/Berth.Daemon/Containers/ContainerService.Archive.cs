@@ -43,7 +43,7 @@ public sealed partial class ContainerService
             catch (ArgumentException e) { throw ApiException.BadRequest(e.Message); }
         }
         var config = ToImageConfig(c.Record.Config);
-        if (await JobJson.ReadAsync(job, ApiJson.Default.ContainerConfig) is { } overrides)
+        if (await JobJson.ReadAsync(job, ApiJson.Default.ContainerConfig, allowEmpty: true) is { } overrides)
             Overlay(config, ToImageConfig(overrides));
         foreach (var change in job.Env.GetAll("changes"))
         {
