@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace Berth.Api;
 
 /// <summary>One row of <c>GET /images/json</c>.</summary>
@@ -66,3 +69,53 @@ public sealed class ImageHistoryItem
     public long Size { get; set; }
     public string Comment { get; set; } = "";
 }
+
+/// <summary><c>POST /images/prune</c>'s reply.</summary>
+public sealed class ImagePruneReport
+{
+    public List<ImageDeleteResponseItem>? ImagesDeleted { get; set; }
+    public long SpaceReclaimed { get; set; }
+}
+
+/// <summary><c>POST /containers/prune</c>'s reply.</summary>
+public sealed class ContainerPruneReport
+{
+    public List<string>? ContainersDeleted { get; set; }
+    public long SpaceReclaimed { get; set; }
+}
+
+/// <summary>One row of <c>GET /containers/{id}/changes</c>: Kind 0 = modified, 1 = added, 2 = deleted.</summary>
+public sealed class FilesystemChange
+{
+    public string Path { get; set; } = "";
+    public int Kind { get; set; }
+}
+
+/// <summary><c>POST /commit</c>'s reply (201).</summary>
+public sealed class CommitResponse
+{
+    public string Id { get; set; } = "";
+}
+
+/// <summary>
+/// <c>GET /system/df</c>. Volumes are listed by the volume service when it exists; until then the list is
+/// empty. BuildCache must be <c>[]</c>, not null.
+/// </summary>
+public sealed class DiskUsage
+{
+    public long LayersSize { get; set; }
+    public List<ImageSummary> Images { get; set; } = new();
+    public List<ContainerSummary> Containers { get; set; } = new();
+    public List<JsonElement> Volumes { get; set; } = new();
+    public List<JsonElement> BuildCache { get; set; } = new();
+    public long BuilderSize { get; set; }
+}
+
+/// <summary>Serialisers for the image and storage replies above; kept beside them so they stay one unit.</summary>
+[JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true)]
+[JsonSerializable(typeof(ImagePruneReport))]
+[JsonSerializable(typeof(ContainerPruneReport))]
+[JsonSerializable(typeof(List<FilesystemChange>))]
+[JsonSerializable(typeof(CommitResponse))]
+[JsonSerializable(typeof(DiskUsage))]
+public sealed partial class ImagesJson : JsonSerializerContext;

@@ -55,6 +55,8 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         RegisterJobs(system, _containers, images, _network);
         await _containers.RestoreAsync();
         _network.Reconcile();
+        _images.ReconcileContainerLayers(store.All.Select(c => c.Id).ToHashSet());
+        foreach (var problem in _images.Problems) LogStoreProblem(problem);
 
         _server = new ApiServer(_options, Engine, _loggers);
         _server.Start();
@@ -87,6 +89,14 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("images", i.ListAsync);
         e.Register("image_create", i.CreateAsync);
         e.Register("image_inspect", i.InspectAsync);
+        e.Register("image_save", i.SaveAsync);
+        e.Register("image_prune", i.PruneAsync);
+        e.Register("system_df", i.DiskUsageAsync);
+        e.Register("container_export", c.ExportAsync);
+        e.Register("container_changes", c.ChangesAsync);
+        e.Register("commit", c.CommitAsync);
+        e.Register("container_prune", c.PruneAsync);
+        e.Register("image_load", i.LoadAsync);
         e.Register("history", i.HistoryAsync);
         e.Register("tag", i.TagAsync);
         e.Register("image_delete", i.DeleteAsync);
@@ -153,4 +163,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "berthd listening on {Hosts} (storage driver {Driver})")]
     partial void LogListening(string hosts, string driver);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "image store integrity: {Problem}")]
+    partial void LogStoreProblem(string problem);
 }

@@ -54,6 +54,9 @@ public sealed class TarBuilder
         return Add(e);
     }
 
+    public TarBuilder Raw(string name, byte[] content) =>
+        Add(new PaxTarEntry(TarEntryType.RegularFile, name) { Mode = (UnixFileMode)0x1a4, ModificationTime = DefaultTime, DataStream = new MemoryStream(content) });
+
     public TarBuilder Symlink(string name, string target) =>
         Add(new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = target, ModificationTime = DefaultTime, Mode = (UnixFileMode)0x1ff });
 

@@ -21,6 +21,25 @@ internal sealed class AsyncSourceStream : ReadOnlyPassThrough
         Pump = PumpAsync();
     }
 
+    /// <summary>
+    /// Runs the synchronous <paramref name="work"/> on a worker thread, reading <paramref name="source"/> through
+    /// an <see cref="AsyncSourceStream"/>; returns once both the work and the pump have finished.
+    /// </summary>
+    public static async Task<T> RunAsync<T>(Stream source, Func<Stream, T> work, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var stream = new AsyncSourceStream(source, cts.Token);
+        try
+        {
+            return await Task.Run(() => work(stream), CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            await cts.CancelAsync().ConfigureAwait(false);
+            await stream.Pump.ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Completes when the source is exhausted, fails or is cancelled; a failure surfaces in <see cref="Read(Span{byte})"/>.</summary>
     public Task Pump { get; }
 

@@ -5,7 +5,7 @@ namespace Berth.Graph;
 /// image/layer database per driver: switching drivers hides the other driver's images and loses nothing.
 /// Blobs are shared (content-addressed). Steps are append-only; see <see cref="MetadataDb.Migrate"/>.
 /// <code>
-/// layers            (driver, chain_id) ─parent_chain_id→ layers      one row per layer in the chain
+/// layers            (driver, chain_id) ─parent_chain_id→ layers      one row per layer in the chain; blob_digest → blobs
 /// images            (driver, id)       ─top_chain_id→    layers      id = digest of the config blob
 /// refs              (driver, name)     ─image_id→        images      repo:tag or repo@digest, normalised
 /// container_layers  (container_id)     ─parent_chain_id→ layers      a container's read-write layer
@@ -59,5 +59,7 @@ internal static class GraphSchema
             created_at TEXT NOT NULL,
             FOREIGN KEY(driver, parent_chain_id) REFERENCES layers(driver, chain_id));
         """,
+        // The uncompressed tar's length, so save can write a layer's tar header without a counting pass.
+        "ALTER TABLE layers ADD COLUMN tar_size INTEGER;",
     ];
 }

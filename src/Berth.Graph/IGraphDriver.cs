@@ -7,7 +7,7 @@ namespace Berth.Graph;
 /// </summary>
 public interface IGraphDriver
 {
-    /// <summary>"overlay2" or "vfs".</summary>
+    /// <summary>"overlay2", "vfs" or "btrfs".</summary>
     string Name { get; }
 
     /// <summary>A new layer on top of <paramref name="parentId"/>: filled by <see cref="ApplyDiff"/>, or used read-write as a container layer.</summary>
@@ -28,6 +28,12 @@ public interface IGraphDriver
     /// the driver's native form. Returns bytes applied. A hostile tar throws <see cref="InvalidDataException"/>.
     /// </summary>
     long ApplyDiff(string id, Stream layerTar);
+
+    /// <summary>What the layer changed relative to <paramref name="parentId"/>, sorted by path (<c>docker diff</c>).</summary>
+    IReadOnlyList<Drivers.LayerChange> Changes(string id, string? parentId);
+
+    /// <summary>Writes the layer's changes as an uncompressed layer tar with Docker whiteouts (commit, and the conformance suite's round trips).</summary>
+    void WriteDiff(string id, string? parentId, Stream output);
 
     /// <summary>Key/value pairs for <c>docker info</c>'s DriverStatus.</summary>
     IReadOnlyList<KeyValuePair<string, string>> Status { get; }

@@ -53,6 +53,7 @@ public sealed class ImageConfigFile
     [JsonPropertyName("author")] public string? Author { get; set; }
     [JsonPropertyName("comment")] public string? Comment { get; set; }
     [JsonPropertyName("config")] public ImageConfig? Config { get; set; }
+    [JsonPropertyName("container")] public string? Container { get; set; }
     [JsonPropertyName("created")] public string? Created { get; set; }
     [JsonPropertyName("docker_version")] public string? DockerVersion { get; set; }
     [JsonPropertyName("history")] public List<HistoryEntry>? History { get; set; }

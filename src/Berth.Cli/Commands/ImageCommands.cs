@@ -19,6 +19,10 @@ public static class ImageCommands
             new Flag[] { new("quiet", 'q', true), new("platform"), new("all-tags", 'a', true) }, Pull, MinArgs: 1, MaxArgs: 1),
         new("rmi", "rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one or more images",
             new Flag[] { new("force", 'f', true), new("no-prune", IsBool: true) }, Rmi, MinArgs: 1),
+        new("save", "save [OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)",
+            new Flag[] { new("output", 'o'), new("platform") }, Save, MinArgs: 1),
+        new("load", "load [OPTIONS]", "Load an image from a tar archive or STDIN",
+            new Flag[] { new("input", 'i'), new("quiet", 'q', true), new("platform") }, Load, MaxArgs: 0),
         new("tag", "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
             Array.Empty<Flag>(), Tag, MinArgs: 2, MaxArgs: 2),
     };
@@ -110,6 +114,58 @@ public static class ImageCommands
             await using var resp = await c.Client.SendAsync("POST", "/images/create", q, bodyStream: body, contentType: body is null ? null : "application/x-tar");
             await c.RenderProgressAsync(resp.Body, c.Out);
         }
+        return 0;
+    }
+
+    static async Task<int> Save(Cli c, ParsedArgs p)
+    {
+        var output = p.Get("output");
+        if (output is null && Terminal.Tty.IsTerminal(Terminal.Tty.Stdout))
+        {
+            c.Err.WriteLine("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            return 1;
+        }
+        var q = new Query();
+        foreach (var name in p.Positionals) q.Add("names", name);
+        await using var resp = await c.Client.SendAsync("GET", "/images/get", q);
+        if (output is null)
+        {
+            await resp.Body.CopyToAsync(c.StdoutStream);
+            return 0;
+        }
+        await CopyToFileAsync(resp.Body, output);
+        return 0;
+    }
+
+    /// <summary>Writes beside the destination and renames, so a failed transfer never leaves a partial file under its name.</summary>
+    public static async Task CopyToFileAsync(Stream body, string path)
+    {
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            await using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+                await body.CopyToAsync(f);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    static async Task<int> Load(Cli c, ParsedArgs p)
+    {
+        var input = p.Get("input");
+        if (input is null && Terminal.Tty.IsTerminal(Terminal.Tty.Stdin))
+        {
+            c.Err.WriteLine("requested load from stdin, but stdin is empty");
+            return 1;
+        }
+        await using var body = input is null ? Console.OpenStandardInput() : File.OpenRead(input);
+        var q = new Query().AddIf(p.Bool("quiet"), "quiet", "1");
+        await using var resp = await c.Client.SendAsync("POST", "/images/load", q, bodyStream: body, contentType: "application/x-tar");
+        await c.RenderProgressAsync(resp.Body, c.Out);
         return 0;
     }
 

@@ -42,7 +42,8 @@ public static class Registry
 
     static Dictionary<string, Command> Build()
     {
-        var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All()).Append(RegistryCommand.Create());
+        var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All())
+            .Concat(StorageCommands.All()).Append(RegistryCommand.Create());
         return all.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
@@ -52,6 +53,9 @@ public static class Registry
         ["image list"] = "images", ["image rm"] = "rmi", ["image import"] = "import", ["image tag"] = "tag",
         ["image inspect"] = "inspect", ["container inspect"] = "inspect", ["system info"] = "info",
         ["system events"] = "events", ["image pull"] = "pull",
+        ["image save"] = "save", ["image load"] = "load", ["container export"] = "export", ["container diff"] = "diff",
+        ["container commit"] = "commit", ["container prune"] = "container prune", ["image prune"] = "image prune",
+        ["system df"] = "system df",
     };
 
     public static (Command? Command, string[] Args) Resolve(string[] args)

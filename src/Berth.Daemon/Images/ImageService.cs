@@ -3,10 +3,11 @@ using Berth.Api;
 using Berth.Daemon.Containers;
 using Berth.Daemon.Engine;
 using Berth.Graph;
+using Berth.Graph.Archive;
 
 namespace Berth.Daemon.Images;
 
-/// <summary>The image jobs: list, import, inspect, history, tag, remove. The Graph does the storing.</summary>
+/// <summary>The image jobs: list, import, save, load, inspect, history, tag, remove. The Graph does the storing.</summary>
 public sealed class ImageService(ImageStore images, ContainerStore containers, EventBus events)
 {
     public async Task ListAsync(Job job)
@@ -23,7 +24,7 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         {
             bool dangling = img.RepoTags.Count == 0 && img.RepoDigests.Count == 0;
             if (!filters.Match("dangling", v => (v is "true" or "1") == dangling)) continue;
-            if (!filters.Match("label", v => MatchLabel(img.Config.Labels, v))) continue;
+            if (!filters.Match("label", v => PruneFilters.MatchLabel(img.Config.Labels, v))) continue;
             if (!filters.Match("reference", v => img.RepoTags.Any(t => MatchReference(t, v)))) continue;
             if (before is { } b && img.Created >= b) continue;
             if (since is { } s && img.Created <= s) continue;
@@ -42,13 +43,6 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         }
         _ = all; // intermediate build layers don't exist yet, so -a lists the same images
         await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListImageSummary);
-    }
-
-    static bool MatchLabel(Dictionary<string, string>? labels, string filter)
-    {
-        if (labels is null) return false;
-        var kv = filter.Split('=', 2);
-        return labels.TryGetValue(kv[0], out var v) && (kv.Length == 1 || v == kv[1]);
     }
 
     /// <summary>Docker matches reference filters as globs against the familiar name (and name:tag).</summary>
@@ -98,6 +92,41 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         var body = await job.Stdout.StreamAsync("application/json");
         await JsonSerializer.SerializeAsync(body, new JsonMessage { Status = record.Id }, ApiJson.Default.JsonMessage);
         await body.WriteAsync("\r\n"u8.ToArray());
+        await body.FlushAsync();
+    }
+
+    /// <summary>GET /images/get?names=… and GET /images/{name}/get: a docker-archive of the named images.</summary>
+    public async Task SaveAsync(Job job)
+    {
+        var names = job.Args.Count > 0 ? [job.Arg(0)] : job.Env.GetAll("names");
+        if (names.Count == 0) throw ApiException.BadRequest("no images named to save");
+        var targets = ImageArchive.Resolve(images, names);
+        var body = await job.Stdout.StreamAsync("application/x-tar");
+        await ImageArchive.SaveAsync(images, targets, body, job.Cancelled);
+        await body.FlushAsync();
+        foreach (var (img, tags) in targets)
+            events.Publish("image", "save", img.Id, new() { ["name"] = tags.FirstOrDefault() ?? img.Id });
+    }
+
+    /// <summary>
+    /// POST /images/load: the whole archive is loaded before the reply starts, so a bad archive gets a plain
+    /// 400 and the store is unchanged; then Docker's "Loaded image: …" lines follow as a JSON message stream.
+    /// </summary>
+    public async Task LoadAsync(Job job)
+    {
+        var notes = new List<string>();
+        var loaded = await ImageArchive.LoadAsync(images, job.Stdin, notes.Add, job.Cancelled);
+        foreach (var img in loaded)
+            events.Publish("image", "load", img.Id, new() { ["name"] = img.Tags.FirstOrDefault() ?? img.Id });
+        var lines = notes.Concat(loaded.SelectMany(i => i.Tags.Count > 0
+            ? i.Tags.Select(t => $"Loaded image: {t}")
+            : [$"Loaded image ID: {i.Id}"]));
+        var body = await job.Stdout.StreamAsync("application/json");
+        foreach (var line in lines)
+        {
+            await JsonSerializer.SerializeAsync(body, new JsonMessage { Stream = line + "\n" }, ApiJson.Default.JsonMessage);
+            await body.WriteAsync("\r\n"u8.ToArray());
+        }
         await body.FlushAsync();
     }
 
@@ -175,6 +204,85 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
             if (d.Deleted is not null) events.Publish("image", "delete", d.Deleted, new() { ["name"] = d.Deleted });
         }
         await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListImageDeleteResponseItem);
+    }
+
+    /// <summary>
+    /// POST /images/prune: images no container uses; only untagged ones unless <c>dangling=false</c>. A tagged
+    /// image goes by untagging each of its tags (the last one deletes it), as Docker does.
+    /// </summary>
+    public async Task PruneAsync(Job job)
+    {
+        var filters = Filters.Parse(job.Env.Get("filters"));
+        filters.Validate("dangling", "until", "label", "label!");
+        bool danglingOnly = !filters.Get("dangling").Any(v => v is "false" or "0");
+        var until = PruneFilters.Until(filters, DateTimeOffset.UtcNow);
+        var used = containers.All.Select(c => c.Record.ImageId).ToHashSet();
+        var deleted = new List<ImageDeleteResponseItem>();
+        long reclaimed = 0;
+        foreach (var img in images.List())
+        {
+            if (used.Contains(img.Id) || (danglingOnly && img.RepoTags.Count > 0)) continue;
+            if (until is { } u && img.Created >= u) continue;
+            if (!PruneFilters.MatchLabels(filters, img.Config.Labels)) continue;
+            var layerSizes = images.LayerSizes(img.Id);
+            try
+            {
+                var names = img.RepoTags.Count > 0 ? img.RepoTags.ToList() : [img.Id];
+                foreach (var name in names)
+                    foreach (var d in images.Delete(name, force: false, Usage))
+                    {
+                        deleted.Add(new ImageDeleteResponseItem { Untagged = d.Untagged, Deleted = d.Deleted });
+                        if (d.Untagged is not null) events.Publish("image", "untag", img.Id, new() { ["name"] = d.Untagged });
+                        if (d.Deleted is not null && layerSizes.TryGetValue(d.Deleted, out var size)) reclaimed += size;
+                        if (d.Deleted == img.Id) events.Publish("image", "delete", img.Id, new() { ["name"] = img.Id });
+                    }
+            }
+            catch (Graph.ConflictException) { } // a child image or a new container holds it: not prunable
+        }
+        events.Publish("image", "prune", "", new() { ["reclaimed"] = reclaimed.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await job.Stdout.JsonAsync(200, new ImagePruneReport { ImagesDeleted = deleted, SpaceReclaimed = reclaimed }, ImagesJson.Default.ImagePruneReport);
+    }
+
+    /// <summary>GET /system/df: images with how many containers use them and what they share, containers with their layer sizes.</summary>
+    public async Task DiskUsageAsync(Job job)
+    {
+        var types = job.Env.GetAll("type");
+        bool Want(string t) => types.Count == 0 || types.Contains(t);
+        var all = images.List();
+        var usage = containers.All.GroupBy(c => c.Record.ImageId).ToDictionary(g => g.Key, g => g.LongCount());
+        var layerUse = new Dictionary<string, int>();
+        var layerSize = new Dictionary<string, long>();
+        var perImage = all.ToDictionary(i => i.Id, i => images.LayerSizes(i.Id));
+        foreach (var sizes in perImage.Values)
+            foreach (var (chain, size) in sizes)
+            {
+                layerUse[chain] = layerUse.GetValueOrDefault(chain) + 1;
+                layerSize[chain] = size;
+            }
+        var report = new DiskUsage { LayersSize = layerSize.Values.Sum() };
+        if (Want("image"))
+            report.Images = all.Select(img => new ImageSummary
+            {
+                Id = img.Id,
+                ParentId = img.Parent ?? "",
+                RepoTags = img.RepoTags.ToList(),
+                RepoDigests = img.RepoDigests.ToList(),
+                Created = img.Created.ToUnixTimeSeconds(),
+                Size = img.Size,
+                VirtualSize = img.Size,
+                SharedSize = perImage[img.Id].Where(l => layerUse[l.Key] > 1).Sum(l => l.Value),
+                Labels = img.Config.Labels,
+                Containers = usage.GetValueOrDefault(img.Id),
+            }).ToList();
+        if (Want("container"))
+            report.Containers = containers.All.OrderByDescending(c => c.Record.Created).Select(c =>
+            {
+                var row = ContainerViews.Summary(c, images.Find(c.Record.ImageId)?.RepoTags.FirstOrDefault() ?? c.Record.Config.Image ?? c.Record.ImageId);
+                row.SizeRw = images.ContainerLayerSize(c.Id);
+                row.SizeRootFs = row.SizeRw + (images.Find(c.Record.ImageId)?.Size ?? 0);
+                return row;
+            }).ToList();
+        await job.Stdout.JsonAsync(200, report, ImagesJson.Default.DiskUsage);
     }
 
     /// <summary>Whether any container uses the image; a running one wins over a stopped one.</summary>

@@ -34,9 +34,16 @@ public static class ApiRoutes
         r.Add("POST", "/containers/{id}/pause", "pause");
         r.Add("POST", "/containers/{id}/unpause", "unpause");
         r.Add("DELETE", "/containers/{id}", "rm");
+        r.Add("GET", "/containers/{id}/export", "container_export");
+        r.Add("GET", "/containers/{id}/changes", "container_changes");
+        r.Add("POST", "/commit", "commit");
         // Images
         r.Add("GET", "/images/json", "images");
         r.Add("POST", "/images/create", "image_create");
+        r.Add("GET", "/images/get", "image_save");
+        r.Add("POST", "/images/prune", "image_prune");
+        r.Add("POST", "/images/load", "image_load");
+        r.Add("GET", "/images/{name*}/get", "image_save");
         r.Add("GET", "/images/{name*}/json", "image_inspect");
         r.Add("GET", "/images/{name*}/history", "history");
         r.Add("POST", "/images/{name*}/tag", "tag");

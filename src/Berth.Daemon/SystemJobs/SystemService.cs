@@ -105,6 +105,8 @@ public sealed class SystemService(DaemonOptions options, ContainerStore containe
         };
         info.Runtimes["native"] = new RuntimeInfo { Path = Path.Combine(options.BinDir, "berth-runc") };
         if (options.Bridge == "none") info.Warnings = ["WARNING: networking is disabled (--bridge none)"];
+        if (images.Problems.Count > 0)
+            info.Warnings = [.. info.Warnings ?? [], .. images.Problems.Select(p => "WARNING: image store: " + p)];
         await job.Stdout.JsonAsync(200, info, ApiJson.Default.SystemInfo);
     }
 

@@ -161,6 +161,22 @@ public sealed class Overlay2Driver : IGraphDriver
     public long ApplyDiff(string id, Stream layerTar) =>
         LayerTar.Apply(Path.Combine(Dir(id), "diff"), layerTar, WhiteoutMode.Overlay);
 
+    /// <summary>Native diff: the upper dir holds exactly the layer's changes, so the parent is implied by the layer's own lower list.</summary>
+    public IReadOnlyList<LayerChange> Changes(string id, string? parentId) =>
+        LayerChanges.FromUpper(Path.Combine(Dir(id), "diff"), LowerDirs(id));
+
+    public void WriteDiff(string id, string? parentId, Stream output) =>
+        LayerChanges.WriteTar(output, Path.Combine(Dir(id), "diff"), Changes(id, parentId), overlayUpper: true);
+
+    /// <summary>The parents' diff dirs, top first.</summary>
+    List<string> LowerDirs(string id)
+    {
+        string lowerFile = Path.Combine(Dir(id), "lower");
+        if (!File.Exists(lowerFile)) return [];
+        return File.ReadAllText(lowerFile).Trim().Split(':')
+            .Select(l => Path.GetFullPath(Path.Combine(_home, "l", new FileInfo(Path.Combine(_home, l)).LinkTarget!))).ToList();
+    }
+
     public IReadOnlyDictionary<string, string> Metadata(string id)
     {
         string dir = Dir(id);
@@ -169,8 +185,7 @@ public sealed class Overlay2Driver : IGraphDriver
         string lowerFile = Path.Combine(dir, "lower");
         if (File.Exists(lowerFile))
         {
-            data["LowerDir"] = string.Join(':', File.ReadAllText(lowerFile).Trim().Split(':')
-                .Select(l => Path.GetFullPath(Path.Combine(_home, "l", new FileInfo(Path.Combine(_home, l)).LinkTarget!))));
+            data["LowerDir"] = string.Join(':', LowerDirs(id));
             data["MergedDir"] = Path.Combine(dir, "merged");
             data["WorkDir"] = Path.Combine(dir, "work");
         }

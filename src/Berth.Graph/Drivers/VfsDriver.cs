@@ -61,6 +61,12 @@ public sealed class VfsDriver : IGraphDriver
 
     public long ApplyDiff(string id, Stream layerTar) => LayerTar.Apply(Dir(id), layerTar, WhiteoutMode.Delete);
 
+    public IReadOnlyList<LayerChange> Changes(string id, string? parentId) =>
+        LayerChanges.Compare(Dir(id), parentId is null ? null : Dir(parentId));
+
+    public void WriteDiff(string id, string? parentId, Stream output) =>
+        LayerChanges.WriteTar(output, Dir(id), Changes(id, parentId), overlayUpper: false);
+
     public IReadOnlyDictionary<string, string> Metadata(string id) => new Dictionary<string, string>();
 
     public IReadOnlyList<string> List() => Directory.EnumerateDirectories(_dirs).Select(Path.GetFileName).ToList()!;
