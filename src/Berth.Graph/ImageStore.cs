@@ -18,7 +18,7 @@ namespace Berth.Graph;
 /// then one DB transaction makes it visible. Deletion runs the other way: one transaction forgets, then the
 /// files go. Whatever a crash leaves between the two is unreferenced and swept at the next <see cref="Open"/>.
 /// </remarks>
-public sealed class ImageStore : IDisposable
+public sealed partial class ImageStore : IDisposable
 {
     readonly string _dataRoot;
     readonly Lock _lock = new();
@@ -78,38 +78,11 @@ public sealed class ImageStore : IDisposable
 
     // ---- import -------------------------------------------------------------------------------
 
+    /// <summary><c>docker import</c>: one layer from a rootfs tar, and an image config made from <paramref name="options"/>.</summary>
     public ImageRecord Import(Stream tar, ImportOptions options)
     {
-        var tagRef = options.Reference is null ? null : ParseTagReference(options.Reference);
-        string cacheId = NewId();
-        Driver.Create(cacheId, null);
-        string diffId, blobDigest;
-        long size;
-        try
-        {
-            using var blob = Content.Create();
-            using var tee = new TeeStream(tar, blob);
-            using var decompressed = Decompression.Open(tee, out _);
-            using var hashing = new HashingStream(decompressed);
-            try
-            {
-                size = Driver.ApplyDiff(cacheId, hashing);
-                hashing.Drain();
-                tee.Drain();
-            }
-            catch (Exception e) when (e is FormatException or EndOfStreamException)
-            {
-                throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
-            }
-            diffId = hashing.Digest();
-            blobDigest = blob.Commit();
-        }
-        catch
-        {
-            Driver.Remove(cacheId);
-            throw;
-        }
-
+        var tags = options.Reference is null ? null : new[] { ParseTagReference(options.Reference).ToString() };
+        var layer = ImportLayer(tar, null, null);
         var created = (options.Created ?? DateTimeOffset.UtcNow).ToUniversalTime();
         string createdText = FormatTime(created);
         var config = new ImageConfigFile
@@ -122,34 +95,9 @@ public sealed class ImageStore : IDisposable
             Created = createdText,
             DockerVersion = options.DockerVersion,
             History = [new HistoryEntry { Created = createdText, Author = options.Author, Comment = options.Comment }],
-            RootFs = new RootFs { DiffIds = [diffId] },
+            RootFs = new RootFs { DiffIds = [layer.DiffId] },
         };
-        byte[] configJson = JsonSerializer.SerializeToUtf8Bytes(config, GraphJson.Default.ImageConfigFile);
-        string imageId = Content.Put(configJson);
-        string chainId = diffId;
-
-        bool layerExisted;
-        lock (_lock)
-        {
-            layerExisted = Db.Write((c, tx) =>
-            {
-                bool existed = Scalar(c, tx, "SELECT 1 FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chainId)) is not null;
-                if (!existed)
-                    Exec(c, tx, """
-                        INSERT INTO layers(driver, chain_id, diff_id, parent_chain_id, cache_id, size, blob_digest, created_at)
-                        VALUES($d, $c, $diff, NULL, $cache, $size, $blob, $now)
-                        """, ("$d", D), ("$c", chainId), ("$diff", diffId), ("$cache", cacheId), ("$size", size),
-                        ("$blob", blobDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
-                Exec(c, tx, """
-                    INSERT OR IGNORE INTO images(driver, id, top_chain_id, parent_id, created, size)
-                    VALUES($d, $id, $c, NULL, $created, $size)
-                    """, ("$d", D), ("$id", imageId), ("$c", chainId), ("$created", createdText), ("$size", size));
-                if (tagRef is not null) SetRef(c, tx, tagRef, imageId);
-                return existed;
-            });
-        }
-        if (layerExisted) RemoveLayerFiles([(D, cacheId, blobDigest)]); // the same layer arrived before
-        return Find(imageId) ?? throw new InvalidOperationException($"image {imageId} vanished right after import");
+        return RegisterImage(JsonSerializer.SerializeToUtf8Bytes(config, GraphJson.Default.ImageConfigFile), tags);
     }
 
     /// <summary>
@@ -520,10 +468,14 @@ public sealed class ImageStore : IDisposable
     public static string FormatTime(DateTimeOffset t) =>
         t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", System.Globalization.CultureInfo.InvariantCulture) + "00Z";
 
-    /// <summary>Reads <see cref="FormatTime"/>'s output (.NET parses at most 7 fractional digits).</summary>
-    static DateTimeOffset ParseTime(string s) =>
-        DateTimeOffset.ParseExact(s.Length == 30 ? s[..27] + "Z" : s, ["yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", "o"],
-            System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+    /// <summary>
+    /// Reads an RFC 3339 time as image configs carry it (any offset, up to nanoseconds; .NET parses at most
+    /// 7 fractional digits, so the rest is dropped).
+    /// </summary>
+    public static DateTimeOffset ParseTime(string s) =>
+        DateTimeOffset.Parse(System.Text.RegularExpressions.Regex.Replace(s, @"\.(\d{7})\d+", ".$1"),
+            System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal);
 
     public void Dispose() => Db.Dispose();
 }

@@ -1,0 +1,208 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Berth.Graph.References;
+using static Berth.Graph.MetadataDb;
+
+namespace Berth.Graph;
+
+/// <summary>A layer in the Graph: its chain id (identity within a stack), diff id (its uncompressed tar's digest), bytes, and the blob it came from.</summary>
+public sealed record LayerRecord(string ChainId, string DiffId, long Size, string? BlobDigest);
+
+/// <summary>
+/// Layer ingest and image registration: the machinery import, load, pull and commit share. A layer arrives as
+/// a blob and goes through one streaming pass (blob file ← tee ← decompress → diff-id hash → driver); the
+/// image becomes visible only when its config is registered, after all its layers exist.
+/// </summary>
+public sealed partial class ImageStore
+{
+    /// <summary>
+    /// Streams one layer blob (gzip, zstd or plain tar) into the store on top of <paramref name="parentChainId"/>.
+    /// The blob is hashed as received and checked against <paramref name="blobDigest"/> when given. If the
+    /// resulting chain id already exists the new copy is dropped. On failure nothing is left behind.
+    /// </summary>
+    public async Task<LayerRecord> ImportLayerAsync(Stream blob, string? parentChainId, string? blobDigest, CancellationToken ct = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var source = new AsyncSourceStream(blob, cts.Token);
+        try
+        {
+            return await Task.Run(() => ImportLayer(source, parentChainId, blobDigest), CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            await cts.CancelAsync().ConfigureAwait(false);
+            await source.Pump.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The synchronous core of <see cref="ImportLayerAsync"/>, for sources that allow blocking reads.</summary>
+    public LayerRecord ImportLayer(Stream blob, string? parentChainId, string? blobDigest)
+    {
+        if (blobDigest is not null) ContentStore.Hex(blobDigest);
+        string? parentCache = null;
+        if (parentChainId is not null)
+            parentCache = CacheIdOf(parentChainId) ?? throw new NotFoundException($"parent layer {parentChainId} does not exist");
+        string cacheId = NewId();
+        Driver.Create(cacheId, parentCache);
+        string diffId, storedDigest;
+        long size;
+        try
+        {
+            using var writer = Content.Create();
+            using var tee = new TeeStream(blob, writer);
+            using var decompressed = Decompression.Open(tee, out _);
+            using var hashing = new HashingStream(decompressed);
+            try
+            {
+                size = Driver.ApplyDiff(cacheId, hashing);
+                hashing.Drain();
+                tee.Drain();
+            }
+            catch (Exception e) when (e is FormatException or EndOfStreamException)
+            {
+                throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
+            }
+            diffId = hashing.Digest();
+            storedDigest = writer.Commit(blobDigest);
+        }
+        catch
+        {
+            Driver.Remove(cacheId);
+            throw;
+        }
+
+        string chainId = parentChainId is null ? diffId : ChainStep(parentChainId, diffId);
+        LayerRecord? existing;
+        try
+        {
+            lock (_lock) existing = Db.Write((c, tx) =>
+            {
+                if (LoadLayer(c, tx, chainId) is { } found) return found;
+                Exec(c, tx, """
+                    INSERT INTO layers(driver, chain_id, diff_id, parent_chain_id, cache_id, size, blob_digest, created_at)
+                    VALUES($d, $c, $diff, $parent, $cache, $size, $blob, $now)
+                    """, ("$d", D), ("$c", chainId), ("$diff", diffId), ("$parent", parentChainId), ("$cache", cacheId),
+                    ("$size", size), ("$blob", storedDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
+                return null;
+            });
+        }
+        catch
+        {
+            RemoveLayerFiles([(D, cacheId, storedDigest)]);
+            throw;
+        }
+        if (existing is null) return new LayerRecord(chainId, diffId, size, storedDigest);
+        RemoveLayerFiles([(D, cacheId, storedDigest)]);
+        return existing;
+    }
+
+    /// <summary>The layer made from blob <paramref name="blobDigest"/> on <paramref name="parentChainId"/>, if the store has it.</summary>
+    public LayerRecord? FindLayerByBlob(string blobDigest, string? parentChainId) => Db.Read(c =>
+    {
+        using var cmd = Command(c, null, """
+            SELECT chain_id, diff_id, size, blob_digest FROM layers
+            WHERE driver = $d AND blob_digest = $b AND parent_chain_id IS $p LIMIT 1
+            """, ("$d", D), ("$b", blobDigest), ("$p", parentChainId));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadLayer(r) : null;
+    });
+
+    public bool HasLayer(string chainId) => Db.Read(c => LoadLayer(c, null, chainId)) is not null;
+
+    public LayerRecord? FindLayer(string chainId) => Db.Read(c => LoadLayer(c, null, chainId));
+
+    /// <summary>The OCI chain id of a layer stack: the first diff id, then sha256("&lt;parent chain&gt; &lt;diff id&gt;") per layer.</summary>
+    public static string ChainId(IReadOnlyList<string> diffIds)
+    {
+        if (diffIds.Count == 0) throw new ArgumentException("a chain needs at least one layer");
+        string chain = diffIds[0];
+        for (int i = 1; i < diffIds.Count; i++) chain = ChainStep(chain, diffIds[i]);
+        return chain;
+    }
+
+    static string ChainStep(string parentChain, string diffId) =>
+        "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(parentChain + " " + diffId)));
+
+    /// <summary>
+    /// Registers an image from its config JSON (the id is the sha256 of those exact bytes). Every layer named by
+    /// <c>rootfs.diff_ids</c> must exist in order. <paramref name="tags"/> are <c>repo[:tag]</c> or <c>repo@digest</c>.
+    /// </summary>
+    public ImageRecord RegisterImage(byte[] configJson, IReadOnlyList<string>? tags = null)
+    {
+        ImageConfigFile cfg;
+        try
+        {
+            cfg = JsonSerializer.Deserialize(configJson, GraphJson.Default.ImageConfigFile)
+                ?? throw new InvalidDataException("image config is null");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"invalid image config: {e.Message}", e);
+        }
+        var refs = (tags ?? []).Select(t =>
+        {
+            var r = Reference.Parse(t);
+            return r.Digest is null ? r.WithDefaultTag() : r.NameOnly().WithDigest(r.Digest);
+        }).ToList();
+        var diffIds = cfg.RootFs?.DiffIds ?? [];
+        string? topChain = diffIds.Count == 0 ? null : ChainId(diffIds);
+        DateTimeOffset created;
+        try { created = cfg.Created is { Length: > 0 } ct ? ParseTime(ct) : DateTimeOffset.UnixEpoch; }
+        catch (FormatException e) { throw new InvalidDataException($"invalid image config: created {cfg.Created}: {e.Message}", e); }
+
+        string imageId = Content.Put(configJson);
+        lock (_lock)
+        {
+            Db.Write((c, tx) =>
+            {
+                long size = 0;
+                string? chain = null;
+                foreach (var diffId in diffIds)
+                {
+                    chain = chain is null ? diffId : ChainStep(chain, diffId);
+                    var layer = LoadLayer(c, tx, chain)
+                        ?? throw new InvalidDataException($"image config names layer {diffId}, which the store does not have on this chain");
+                    size += layer.Size;
+                }
+                string? parent = cfg.Parent is { Length: > 0 } p &&
+                    Scalar(c, tx, "SELECT 1 FROM images WHERE driver = $d AND id = $id", ("$d", D), ("$id", p)) is not null ? p : null;
+                Exec(c, tx, """
+                    INSERT OR IGNORE INTO images(driver, id, top_chain_id, parent_id, created, size)
+                    VALUES($d, $id, $c, $parent, $created, $size)
+                    """, ("$d", D), ("$id", imageId), ("$c", topChain), ("$parent", parent), ("$created", FormatTime(created)), ("$size", size));
+                foreach (var r in refs) SetRef(c, tx, r, imageId);
+            });
+        }
+        return Find(imageId) ?? throw new InvalidOperationException($"image {imageId} vanished right after it was registered");
+    }
+
+    /// <summary>The image config exactly as stored (its sha256 is the image id).</summary>
+    public byte[] GetConfigBytes(string imageId) => Content.ReadAll(Get(imageId).Id);
+
+    /// <summary>
+    /// The layer's contents as an uncompressed tar with Docker whiteouts, byte for byte the tar its diff id
+    /// names: the stored blob, decompressed on the fly when it arrived compressed.
+    /// </summary>
+    public Stream OpenLayerTar(string chainId)
+    {
+        var layer = FindLayer(chainId) ?? throw new NotFoundException($"layer {chainId} does not exist");
+        if (layer.BlobDigest is null || !Content.Exists(layer.BlobDigest))
+            throw new NotFoundException($"layer {chainId}: its blob {layer.BlobDigest} is missing from the store");
+        return Decompression.Open(Content.Open(layer.BlobDigest), out _);
+    }
+
+    string? CacheIdOf(string chainId) => Db.Read(c =>
+        Scalar(c, null, "SELECT cache_id FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", chainId)) as string);
+
+    LayerRecord? LoadLayer(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction? tx, string chainId)
+    {
+        using var cmd = Command(c, tx, "SELECT chain_id, diff_id, size, blob_digest FROM layers WHERE driver = $d AND chain_id = $c",
+            ("$d", D), ("$c", chainId));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadLayer(r) : null;
+    }
+
+    static LayerRecord ReadLayer(Microsoft.Data.Sqlite.SqliteDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3));
+}
