@@ -1,9 +1,12 @@
 using Berth.Daemon.Containers;
 using Berth.Daemon.Engine;
 using Berth.Daemon.Images;
+using Berth.Daemon.Registry;
 using Berth.Daemon.Server;
 using Berth.Daemon.SystemJobs;
 using Berth.Graph;
+using Berth.Registry;
+using Berth.Registry.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Daemon;
@@ -20,6 +23,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     ImageStore? _images;
     ContainerService? _containers;
     ApiServer? _server;
+    RegistryTransport? _registry;
     FileStream? _lock;
 
     public Engine.Engine Engine { get; }
@@ -47,9 +51,11 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         _images = ImageStore.Open(_options.DataRoot, _options.StorageDriver);
         var store = new ContainerStore(_images.Db);
         _containers = new ContainerService(_options, store, _images, Events, _loggers.CreateLogger<ContainerService>());
-        var images = new ImageService(_images, store, Events);
+        _registry = new RegistryTransport(_options.Registry with { TempDir = _images.Content.TempDir });
+        var registry = new RegistryService(_registry, new GraphImageStore(_images), Events);
+        var images = new ImageService(_images, store, Events, registry.PullAsync);
         var system = new SystemService(_options, store, _images, Events, DaemonId());
-        RegisterJobs(system, _containers, images);
+        RegisterJobs(system, _containers, images, registry);
         await _containers.RestoreAsync();
 
         _server = new ApiServer(_options, Engine, _loggers);
@@ -58,7 +64,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     }
 
     /// <summary>The Engine's handler table: every job name the Server can start.</summary>
-    void RegisterJobs(SystemService system, ContainerService c, ImageService i)
+    void RegisterJobs(SystemService system, ContainerService c, ImageService i, RegistryService r)
     {
         var e = Engine;
         e.Register("ping", system.PingAsync);
@@ -86,6 +92,10 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("history", i.HistoryAsync);
         e.Register("tag", i.TagAsync);
         e.Register("image_delete", i.DeleteAsync);
+
+        e.Register("image_push", r.PushAsync);
+        e.Register("image_search", r.SearchAsync);
+        e.Register("auth", r.AuthAsync);
     }
 
     /// <summary>One daemon per data root: a second berthd on the same root would corrupt it.</summary>
@@ -132,6 +142,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         if (_containers is not null) await _containers.ShutdownAsync(_options.LiveRestore);
         await Engine.ShutdownAsync();
         _images?.Dispose();
+        _registry?.Dispose();
         RemoveCgroupParents();
         if (_options.PidFile is { } pidFile) try { File.Delete(pidFile); } catch (IOException) { }
         _lock?.Dispose();

@@ -80,6 +80,13 @@ public sealed class SearchResult
     [JsonPropertyName("is_automated")] public bool IsAutomated { get; set; }
 }
 
+/// <summary>POST /auth's answer.</summary>
+public sealed class LoginResponse
+{
+    [JsonPropertyName("Status")] public string Status { get; set; } = "";
+    [JsonPropertyName("IdentityToken")] public string IdentityToken { get; set; } = "";
+}
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(Manifest))]
 [JsonSerializable(typeof(ConfigHead))]
@@ -88,4 +95,5 @@ public sealed class SearchResult
 [JsonSerializable(typeof(SearchResults))]
 [JsonSerializable(typeof(List<SearchResult>))]
 [JsonSerializable(typeof(Auth.AuthConfig))]
+[JsonSerializable(typeof(LoginResponse))]
 public sealed partial class RegistryJson : JsonSerializerContext;

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Berth.Graph.References;
 using Berth.Registry.Auth;
@@ -74,7 +72,7 @@ public sealed class Puller(RegistryTransport transport, IImageStore store)
         var diffIds = head.RootFs?.DiffIds ?? [];
         if (diffIds.Count != m.Layers.Count)
             throw new RegistryException(RegistryErrorKind.Invalid, $"the image config lists {diffIds.Count} layers but the manifest has {m.Layers.Count}");
-        var chains = ChainIds(diffIds);
+        var chains = diffIds.Select((_, i) => Graph.ImageStore.ChainId(diffIds.Take(i + 1).ToList())).ToList();
 
         var tagName = reference.Digest is null ? reference.NameOnly().WithTag(target).ToString() : null;
         var previous = store.FindImageId(tagName ?? reference.ToString());
@@ -111,15 +109,6 @@ public sealed class Puller(RegistryTransport transport, IImageStore store)
     /// <summary>Buildkit's attestation manifests claim the platform unknown/unknown; skip them explicitly anyway.</summary>
     static bool IsAttestation(Descriptor d) =>
         d.Annotations?.TryGetValue("vnd.docker.reference.type", out var t) == true && t == "attestation-manifest";
-
-    public static List<string> ChainIds(IReadOnlyList<string> diffIds)
-    {
-        var chains = new List<string>(diffIds.Count);
-        foreach (var diff in diffIds)
-            chains.Add(chains.Count == 0 ? diff
-                : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(chains[^1] + " " + diff))));
-        return chains;
-    }
 
     public static string ShortId(string digest) => digest.StartsWith("sha256:", StringComparison.Ordinal) ? digest[7..19] : digest;
 

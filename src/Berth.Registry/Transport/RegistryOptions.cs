@@ -3,7 +3,7 @@ using System.Net;
 namespace Berth.Registry.Transport;
 
 /// <summary>The daemon's registry settings: dockerd's <c>--insecure-registry</c>, <c>--registry-mirror</c> and concurrency flags.</summary>
-public sealed class RegistryOptions
+public sealed record RegistryOptions
 {
     /// <summary>Hosts (<c>host[:port]</c>) or CIDRs allowed over plain HTTP or unverified TLS.</summary>
     public List<string> InsecureRegistries { get; set; } = new();
