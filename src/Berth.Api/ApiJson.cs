@@ -24,6 +24,9 @@ namespace Berth.Api;
 [JsonSerializable(typeof(List<ImageHistoryItem>))]
 [JsonSerializable(typeof(EventMessage))]
 [JsonSerializable(typeof(JsonMessage))]
+[JsonSerializable(typeof(AuthConfig))]
+[JsonSerializable(typeof(AuthResponse))]
+[JsonSerializable(typeof(List<ImageSearchResult>))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(List<string>))]
 public sealed partial class ApiJson : JsonSerializerContext

@@ -1,3 +1,4 @@
+using Berth.Api;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -16,7 +17,7 @@ public static class Search
 {
     const string HubIndexHost = "index.docker.io";
 
-    public static async Task<List<SearchResult>> RunAsync(RegistryTransport transport, string term, int limit, AuthConfig auth, CancellationToken ct)
+    public static async Task<List<ImageSearchResult>> RunAsync(RegistryTransport transport, string term, int limit, AuthConfig auth, CancellationToken ct)
     {
         var (host, query) = Split(term);
         var baseUri = await transport.BaseUriAsync(host, ct).ConfigureAwait(false);

@@ -42,7 +42,7 @@ public static class Registry
 
     static Dictionary<string, Command> Build()
     {
-        var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All());
+        var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All()).Concat(RegistryCommands.All());
         return all.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
@@ -51,7 +51,7 @@ public static class Registry
         ["container ls"] = "ps", ["container list"] = "ps", ["container rm"] = "rm", ["image ls"] = "images",
         ["image list"] = "images", ["image rm"] = "rmi", ["image import"] = "import", ["image tag"] = "tag",
         ["image inspect"] = "inspect", ["container inspect"] = "inspect", ["system info"] = "info",
-        ["system events"] = "events", ["image pull"] = "pull",
+        ["system events"] = "events", ["image pull"] = "pull", ["image push"] = "push",
     };
 
     public static (Command? Command, string[] Args) Resolve(string[] args)

@@ -112,11 +112,13 @@ public sealed class DaemonClient
     /// returned with its body unread (callers stream it).
     /// </summary>
     public async Task<RawResponse> SendAsync(string method, string path, Query? query = null, byte[]? json = null,
-        Stream? bodyStream = null, bool hijack = false, string? contentType = null, CancellationToken ct = default)
+        Stream? bodyStream = null, bool hijack = false, string? contentType = null, CancellationToken ct = default,
+        IEnumerable<KeyValuePair<string, string>>? headers = null)
     {
         var version = await GetVersionAsync(ct);
         var target = "/v" + version + path + query;
         var req = new RawRequest { Method = method, Target = target, Body = json, BodyStream = bodyStream, Hijack = hijack };
+        if (headers is not null) req.Headers.AddRange(headers);
         if (json is not null) req.Headers.Add(new("Content-Type", "application/json"));
         else if (contentType is not null) req.Headers.Add(new("Content-Type", contentType));
         var resp = await SendRawAsync(req, ct);

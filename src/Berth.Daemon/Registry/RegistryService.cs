@@ -90,7 +90,7 @@ public sealed class RegistryService(RegistryTransport transport, IImageStore sto
         if (limit > 100) throw ApiException.BadRequest($"limit {limit} is outside the range of [1, 100]");
         var filters = Filters.Parse(job.Env.Get("filters"));
         filters.Validate("is-official", "is-automated", "stars");
-        List<SearchResult> results;
+        List<ImageSearchResult> results;
         try { results = await Search.RunAsync(transport, term, limit, AuthConfig.FromHeader(job.Env.Get("@auth")), job.Cancelled); }
         catch (Exception e) { throw Map(e); }
         int minStars = filters.Get("stars").Select(s => int.TryParse(s, out var n) ? n : throw ApiException.BadRequest($"invalid filter 'stars={s}'")).DefaultIfEmpty(0).Max();
@@ -98,14 +98,14 @@ public sealed class RegistryService(RegistryTransport transport, IImageStore sto
             r.StarCount >= minStars
             && filters.Match("is-official", v => (v is "true" or "1") == r.IsOfficial)
             && filters.Match("is-automated", v => (v is "true" or "1") == r.IsAutomated)).ToList();
-        await job.Stdout.JsonAsync(200, results, RegistryJson.Default.ListSearchResult);
+        await job.Stdout.JsonAsync(200, results, ApiJson.Default.ListImageSearchResult);
     }
 
     /// <summary>POST /auth: checks the credentials against the registry, as docker login expects.</summary>
     public async Task AuthAsync(Job job)
     {
         AuthConfig config;
-        try { config = await JsonSerializer.DeserializeAsync(job.Stdin, RegistryJson.Default.AuthConfig, job.Cancelled) ?? AuthConfig.Anonymous; }
+        try { config = await JsonSerializer.DeserializeAsync(job.Stdin, ApiJson.Default.AuthConfig, job.Cancelled) ?? AuthConfig.Anonymous; }
         catch (JsonException e) { throw ApiException.BadRequest($"invalid JSON: {e.Message}"); }
         var host = RegistryHost(config.ServerAddress);
         try { await RepositoryClient.LoginAsync(transport, host, config, job.Cancelled); }
@@ -115,7 +115,7 @@ public sealed class RegistryService(RegistryTransport transport, IImageStore sto
                 : $"login attempt to {(await transport.BaseUriAsync(host, job.Cancelled))}v2/ failed with status: 401 Unauthorized");
         }
         catch (Exception e) { throw Map(e); }
-        await job.Stdout.JsonAsync(200, new LoginResponse { Status = "Login Succeeded", IdentityToken = "" }, RegistryJson.Default.LoginResponse);
+        await job.Stdout.JsonAsync(200, new AuthResponse { Status = "Login Succeeded", IdentityToken = "" }, ApiJson.Default.AuthResponse);
     }
 
     /// <summary>The host a login's server address names: Docker Hub for empty or the index URL, else the address without scheme and path.</summary>

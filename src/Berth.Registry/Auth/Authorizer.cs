@@ -1,3 +1,4 @@
+using Berth.Api;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;

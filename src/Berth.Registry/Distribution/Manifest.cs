@@ -68,23 +68,7 @@ public sealed class SearchResults
 {
     [JsonPropertyName("num_results")] public int NumResults { get; set; }
     [JsonPropertyName("query")] public string? Query { get; set; }
-    [JsonPropertyName("results")] public List<SearchResult> Results { get; set; } = new();
-}
-
-public sealed class SearchResult
-{
-    [JsonPropertyName("name")] public string Name { get; set; } = "";
-    [JsonPropertyName("description")] public string Description { get; set; } = "";
-    [JsonPropertyName("star_count")] public int StarCount { get; set; }
-    [JsonPropertyName("is_official")] public bool IsOfficial { get; set; }
-    [JsonPropertyName("is_automated")] public bool IsAutomated { get; set; }
-}
-
-/// <summary>POST /auth's answer.</summary>
-public sealed class LoginResponse
-{
-    [JsonPropertyName("Status")] public string Status { get; set; } = "";
-    [JsonPropertyName("IdentityToken")] public string IdentityToken { get; set; } = "";
+    [JsonPropertyName("results")] public List<Berth.Api.ImageSearchResult> Results { get; set; } = new();
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
@@ -93,7 +77,4 @@ public sealed class LoginResponse
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(SearchResults))]
-[JsonSerializable(typeof(List<SearchResult>))]
-[JsonSerializable(typeof(Auth.AuthConfig))]
-[JsonSerializable(typeof(LoginResponse))]
 public sealed partial class RegistryJson : JsonSerializerContext;

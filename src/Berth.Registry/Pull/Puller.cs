@@ -1,3 +1,4 @@
+using Berth.Api;
 using System.Text.Json;
 using Berth.Graph.References;
 using Berth.Registry.Auth;

@@ -1,3 +1,4 @@
+using Berth.Api;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;

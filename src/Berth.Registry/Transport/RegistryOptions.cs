@@ -39,7 +39,12 @@ public sealed record RegistryOptions
 
     static (string Name, string? Port) SplitPort(string host)
     {
+        if (host.StartsWith('['))
+        {
+            int close = host.IndexOf(']');
+            return close < 0 ? (host, null) : (host[..(close + 1)], close + 2 <= host.Length - 1 ? host[(close + 2)..] : null);
+        }
         int colon = host.LastIndexOf(':');
-        return colon > 0 && host.IndexOf(']', colon) < 0 && !host[..colon].Contains(':') ? (host[..colon], host[(colon + 1)..]) : (host, null);
+        return colon > 0 && host.IndexOf(':') == colon ? (host[..colon], host[(colon + 1)..]) : (host, null);
     }
 }

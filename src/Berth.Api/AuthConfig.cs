@@ -1,9 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Berth.Registry.Distribution;
 
-namespace Berth.Registry.Auth;
+namespace Berth.Api;
 
 /// <summary>
 /// Docker's AuthConfig: what the client hands the daemon in <c>X-Registry-Auth</c> (base64url JSON) and
@@ -44,10 +43,27 @@ public sealed class AuthConfig
         if (string.IsNullOrWhiteSpace(header)) return Anonymous;
         var s = header.Trim().Replace('-', '+').Replace('_', '/');
         s = s.PadRight(s.Length + (4 - s.Length % 4) % 4, '=');
-        try { return JsonSerializer.Deserialize(Convert.FromBase64String(s), RegistryJson.Default.AuthConfig) ?? Anonymous; }
+        try { return JsonSerializer.Deserialize(Convert.FromBase64String(s), ApiJson.Default.AuthConfig) ?? Anonymous; }
         catch (Exception e) when (e is FormatException or JsonException) { return Anonymous; }
     }
 
     public string ToHeader() =>
-        Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(this, RegistryJson.Default.AuthConfig)).Replace('+', '-').Replace('/', '_');
+        Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(this, ApiJson.Default.AuthConfig)).Replace('+', '-').Replace('/', '_');
+}
+
+/// <summary>POST /auth's answer.</summary>
+public sealed class AuthResponse
+{
+    public string Status { get; set; } = "";
+    public string IdentityToken { get; set; } = "";
+}
+
+/// <summary>One GET /images/search result; the wire keys are snake_case, as the v1 search API has them.</summary>
+public sealed class ImageSearchResult
+{
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("description")] public string Description { get; set; } = "";
+    [JsonPropertyName("star_count")] public int StarCount { get; set; }
+    [JsonPropertyName("is_official")] public bool IsOfficial { get; set; }
+    [JsonPropertyName("is_automated")] public bool IsAutomated { get; set; }
 }
