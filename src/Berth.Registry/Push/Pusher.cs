@@ -31,7 +31,6 @@ public sealed class Pusher(RegistryTransport transport, IImageStore store)
         var tagged = reference.NameOnly().WithTag(tag);
         var image = store.FindForPush(tagged.ToString())
             ?? throw new RegistryException(RegistryErrorKind.NotFound, $"An image does not exist locally with the tag: {reference.NameOnly().FamiliarName}");
-        report(ProgressUpdate.Line($"The push refers to repository [{reference.Name}]"));
 
         var mountFrom = image.Repositories
             .Select(Reference.Parse)
@@ -39,6 +38,7 @@ public sealed class Pusher(RegistryTransport transport, IImageStore store)
             .Select(r => r.Path).Distinct().ToList();
         var repo = await RepositoryClient.OpenAsync(transport, RegistryTransport.ApiHost(reference.Domain), reference.Path, auth,
             ["pull", "push"], mountFrom.Select(p => $"repository:{p}:pull").ToList(), ct).ConfigureAwait(false);
+        report(ProgressUpdate.Line($"The push refers to repository [{reference.Name}]"));
 
         foreach (var layer in image.Layers.Reverse()) report(ProgressUpdate.Layer(ShortId(layer), "Preparing"));
         var slots = new SemaphoreSlim(Math.Max(1, transport.Options.MaxConcurrentUploads));
