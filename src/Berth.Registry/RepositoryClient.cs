@@ -139,7 +139,8 @@ public sealed class RepositoryClient
             _ when status >= 500 => RegistryErrorKind.Transient,
             _ => RegistryErrorKind.Invalid,
         };
-        if (detail.Length == 0) detail = $"{what} failed with status {status} {resp.ReasonPhrase}";
+        if (detail.Length == 0)
+            detail = kind == RegistryErrorKind.Unauthorized ? "unauthorized: authentication required" : $"{what} failed with status {status} {resp.ReasonPhrase}";
         throw new RegistryException(kind, detail);
     }
 
