@@ -47,7 +47,8 @@ public sealed class RegistryTests(DaemonFixture d) : IClassFixture<DaemonFixture
         Ok(await d.Berth("push", name));
         var inspect = await d.Berth("images", "--digests", "--format", "{{.Repository}}@{{.Digest}}", $"{reg.Host}/fresh");
         Ok(inspect);
-        var byDigest = inspect.Out.Trim().Split('\n')[0];
+        // The rows cover every tag of the matched image (busybox:latest too); take the pushed repository's.
+        var byDigest = inspect.Out.Split('\n').Single(l => l.StartsWith(reg.Host + "/fresh@sha256:", StringComparison.Ordinal));
         Ok(await d.Berth("rmi", name));
         var pull = await d.Berth("pull", byDigest);
         Ok(pull);
