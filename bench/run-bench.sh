@@ -8,7 +8,7 @@
 # Needs root, hyperfine, python3, Debian's docker.io (/usr/sbin/dockerd) and a docker CLI.
 #
 # Env: RUNS (hyperfine runs, default 20), BERTHD_STARTS (5), DOCKERD_STARTS (3),
-#      PS_CONTAINERS (20), DOCKER_CLI (/usr/local/bin/docker), DOCKERD (/usr/sbin/dockerd),
+#      PS_CONTAINERS (20), PULL_MB (200), PULL_RUNS (5), DOCKER_CLI (/usr/local/bin/docker), DOCKERD (/usr/sbin/dockerd),
 #      OUT (where JSON and the markdown fragment are kept, default bench/out).
 set -euo pipefail
 
@@ -17,6 +17,8 @@ RUNS=${RUNS:-20}
 BERTHD_STARTS=${BERTHD_STARTS:-5}
 DOCKERD_STARTS=${DOCKERD_STARTS:-3}
 PS_CONTAINERS=${PS_CONTAINERS:-20}
+PULL_MB=${PULL_MB:-200}
+PULL_RUNS=${PULL_RUNS:-5}
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 OUT=${OUT:-$top/bench/out}
@@ -179,10 +181,38 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/ps.json" \
   -n "docker CLI -> berthd" "${dk_berth[*]} ps -a" \
   -n "docker CLI -> dockerd" "${dk_docker[*]} ps -a"
 
+# ---- pull from a loopback docker-registry ------------------------------------------------
+# One layer of $PULL_MB MB of random bytes (incompressible: the download, hash and extraction
+# dominate), pushed once by berthd, then pulled by each engine after removing its copy.
+# dockerd treats 127.0.0.0/8 registries as insecure by default, as berthd does.
+if command -v docker-registry >/dev/null; then
+  reg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$TMP/registry" "$TMP/big"
+  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:%s"}\n' \
+    "$TMP/registry/root" "$reg_port" >"$TMP/registry/config.yml"
+  docker-registry serve "$TMP/registry/config.yml" >"$TMP/registry.log" 2>&1 &
+  for ((i = 0; i < 100; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$reg_port") 2>/dev/null && break
+    sleep 0.1
+  done
+  big="127.0.0.1:$reg_port/bench/big:1"
+  head -c "${PULL_MB}M" /dev/urandom >"$TMP/big/blob"
+  tar -C "$TMP/big" -c . | "${berth[@]}" import - "$big" >/dev/null
+  rm -rf "$TMP/big"
+  "${berth[@]}" push "$big" >/dev/null
+  log "pull of a ${PULL_MB} MB single-layer image, $PULL_RUNS runs each"
+  hyperfine -N --runs "$PULL_RUNS" --export-json "$TMP/pull.json" \
+    --prepare "sh -c '${berth[*]} rmi -f $big >/dev/null 2>&1; true'" \
+    --prepare "sh -c '${dk_docker[*]} rmi -f $big >/dev/null 2>&1; true'" \
+    -n "berth CLI -> berthd" "${berth[*]} pull -q $big" \
+    -n "docker CLI -> dockerd" "${dk_docker[*]} pull -q $big"
+fi
+
 # ---- report ------------------------------------------------------------------------------
 day=$(date -u +%F)
 cp "$TMP/run.json" "$OUT/run-$day.json"
 cp "$TMP/ps.json" "$OUT/ps-$day.json"
+[ -f "$TMP/pull.json" ] && cp "$TMP/pull.json" "$OUT/pull-$day.json"
 python3 - "$TMP" "$OUT/benchmarks-$day.md" "$day" "$RUNS" "$PS_CONTAINERS" \
   "$(nproc)" "$(. /etc/os-release && echo "$PRETTY_NAME")" "$(uname -r)" \
   "$("${dk_docker[@]}" version --format '{{.Server.Version}}')" \
@@ -202,9 +232,13 @@ def starts(name):
 run, ps = hf("run"), hf("ps")
 bs, ds = starts("berthd"), starts("dockerd")
 ref = "docker CLI -> dockerd"
+measured = [("run --rm busybox true", run), (f"ps -a ({nps} containers)", ps)]
+import os
+if os.path.exists(f"{tmp}/pull.json"):
+    measured.append(("pull, one random-data layer, loopback docker-registry", hf("pull")))
 
 rows = []  # (measurement, path, median s, spread text, ratio to dockerd)
-for title, res in (("run --rm busybox true", run), (f"ps -a ({nps} containers)", ps)):
+for title, res in measured:
     base = res[ref]["median"]
     for path, r in res.items():
         spread = f"{r['min'] * 1000:.1f}–{r['max'] * 1000:.1f}"

@@ -58,7 +58,7 @@ public sealed class JsonMessage
     [JsonPropertyName("stream"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Stream { get; set; }
     [JsonPropertyName("aux"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public Dictionary<string, string>? Aux { get; set; }
+    public System.Text.Json.JsonElement? Aux { get; set; }
     [JsonPropertyName("errorDetail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ErrorDetail? ErrorDetail { get; set; }
     [JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -1,5 +1,6 @@
 using Berth.Cli.Commands;
 using Berth.Cli.Formatting;
+using Berth.Api;
 
 namespace Berth.Cli.Tests;
 

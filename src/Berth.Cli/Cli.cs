@@ -36,6 +36,7 @@ public sealed class Cli
     public Stream StderrStream { get; }
     public StreamWriter Out { get; }
     public StreamWriter Err { get; }
+    public bool StdoutIsTerminal => Terminal.Tty.IsTerminal(Terminal.Tty.Stdout);
 
     public static string Escape(string s) => Uri.EscapeDataString(s);
 
@@ -78,9 +79,14 @@ public sealed class Cli
         Out.Write(table ? TabWriter.Format(sb.ToString()) : sb.ToString());
     }
 
-    /// <summary>Prints a JSON progress stream (pull, import) as docker does without a terminal; throws on an in-stream error.</summary>
-    public async Task RenderProgressAsync(Stream body, TextWriter output)
+    /// <summary>
+    /// Prints a JSON progress stream (pull, push, import) as docker does; throws on an in-stream error. On a
+    /// terminal each layer keeps one line, redrawn in place with its bar (cursor up, clear line, cursor
+    /// down); elsewhere lines that carry a computable bar are skipped and the rest print in order.
+    /// </summary>
+    public async Task RenderProgressAsync(Stream body, TextWriter output, bool terminal = false)
     {
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal);
         await foreach (var msg in JsonSerializer.DeserializeAsyncEnumerable(body, ApiJson.Default.JsonMessage, topLevelValues: true))
         {
             if (msg is null) continue;
@@ -91,7 +97,12 @@ public sealed class Cli
             }
             if (msg.Stream is not null) { output.Write(msg.Stream); continue; }
             if (msg.Status is null) continue;
-            // Without a terminal docker skips messages that carry a computable progress bar.
+            if (terminal)
+            {
+                DrawTerminalLine(msg, lines, output);
+                await output.FlushAsync();
+                continue;
+            }
             if (msg.ProgressDetail is { Total: > 0 }) continue;
             if (msg.Id is not null) output.Write(msg.Id + ": ");
             output.Write(msg.Status);
@@ -99,6 +110,30 @@ public sealed class Cli
             output.Write('\n');
         }
         await output.FlushAsync();
+    }
+
+    static void DrawTerminalLine(JsonMessage msg, Dictionary<string, int> lines, TextWriter output)
+    {
+        int up = 0;
+        bool layer = msg.Id is not null && msg.ProgressDetail is not null;
+        if (layer)
+        {
+            if (!lines.TryGetValue(msg.Id!, out var line))
+            {
+                line = lines.Count;
+                lines[msg.Id!] = line;
+                output.Write('\n');
+            }
+            up = lines.Count - line;
+            output.Write($"\u001b[{up}A");
+        }
+        else lines.Clear(); // a plain line ends the block of layer lines, as docker's renderer does
+        output.Write("\u001b[2K\r");
+        if (msg.Id is not null) output.Write(msg.Id + ": ");
+        output.Write(msg.Status);
+        if (msg.ProgressDetail is { Total: > 0 } d) output.Write(" " + ProgressBar.Render(d.Current, d.Total));
+        output.Write(layer ? "\r" : "\n");
+        if (layer) output.Write($"\u001b[{up}B");
     }
 
     /// <summary>Re-indents raw JSON like Go's json.Indent with four spaces, keeping every token's original text.</summary>

@@ -1,9 +1,12 @@
 using Berth.Daemon.Containers;
 using Berth.Daemon.Engine;
 using Berth.Daemon.Images;
+using Berth.Daemon.Registry;
 using Berth.Daemon.Server;
 using Berth.Daemon.SystemJobs;
 using Berth.Graph;
+using Berth.Registry;
+using Berth.Registry.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Daemon;
@@ -21,6 +24,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     ContainerService? _containers;
     Network.NetworkService? _network;
     ApiServer? _server;
+    RegistryTransport? _registry;
     FileStream? _lock;
 
     public Engine.Engine Engine { get; }
@@ -50,9 +54,11 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         _network = new Network.NetworkService(_options, _images.Db, store, Events, _loggers.CreateLogger<Network.NetworkService>());
         _network.Initialize();
         _containers = new ContainerService(_options, store, _images, Events, _network, _loggers.CreateLogger<ContainerService>());
-        var images = new ImageService(_images, store, Events);
+        _registry = new RegistryTransport(_options.Registry with { TempDir = _images.Content.TempDir });
+        var registry = new RegistryService(_registry, new GraphImageStore(_images), Events);
+        var images = new ImageService(_images, store, Events, registry.PullAsync);
         var system = new SystemService(_options, store, _images, Events, DaemonId());
-        RegisterJobs(system, _containers, images, _network);
+        RegisterJobs(system, _containers, images, _network, registry);
         await _containers.RestoreAsync();
         _network.Reconcile();
         _images.ReconcileContainerLayers(store.All.Select(c => c.Id).ToHashSet());
@@ -64,7 +70,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
     }
 
     /// <summary>The Engine's handler table: every job name the Server can start.</summary>
-    void RegisterJobs(SystemService system, ContainerService c, ImageService i, Network.NetworkService n)
+    void RegisterJobs(SystemService system, ContainerService c, ImageService i, Network.NetworkService n, RegistryService r)
     {
         var e = Engine;
         e.Register("ping", system.PingAsync);
@@ -108,6 +114,9 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("network_connect", n.ConnectJobAsync);
         e.Register("network_disconnect", n.DisconnectJobAsync);
         e.Register("network_prune", n.PruneJobAsync);
+        e.Register("image_push", r.PushAsync);
+        e.Register("image_search", r.SearchAsync);
+        e.Register("auth", r.AuthAsync);
     }
 
     /// <summary>One daemon per data root: a second berthd on the same root would corrupt it.</summary>
@@ -155,6 +164,7 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         await Engine.ShutdownAsync();
         if (_network is not null) await _network.DisposeAsync();
         _images?.Dispose();
+        _registry?.Dispose();
         RemoveCgroupParents();
         if (_options.PidFile is { } pidFile) try { File.Delete(pidFile); } catch (IOException) { }
         _lock?.Dispose();

@@ -61,6 +61,8 @@ public sealed class DaemonOptions
     public string DefaultRuntime { get; set; } = "native";
     /// <summary>Leave containers running when the daemon shuts down cleanly (they survive a crash either way).</summary>
     public bool LiveRestore { get; set; }
+    /// <summary>Registry client settings: mirrors, insecure registries, transfer concurrency.</summary>
+    public Berth.Registry.Transport.RegistryOptions Registry { get; set; } = new();
     /// <summary>Directory of berth-shim and berth-runc; default: beside berthd.</summary>
     public string BinDir { get; set; } = AppContext.BaseDirectory;
 
@@ -95,11 +97,16 @@ public sealed class DaemonOptions
         var userlandProxy = new Option<bool>("--userland-proxy") { Description = "Use userland proxy for loopback traffic", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
         var icc = new Option<bool>("--icc") { Description = "Enable inter-container communication", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
         var liveRestore = new Option<bool>("--live-restore") { Description = "Keep containers running when the daemon shuts down" };
+        var maxDownloads = new Option<int>("--max-concurrent-downloads") { Description = "Set the max concurrent downloads", DefaultValueFactory = _ => 3 };
+        var maxUploads = new Option<int>("--max-concurrent-uploads") { Description = "Set the max concurrent uploads", DefaultValueFactory = _ => 5 };
+        var insecure = new Option<string[]>("--insecure-registry") { Description = "Enable insecure registry communication", Arity = ArgumentArity.ZeroOrMore };
+        var mirrors = new Option<string[]>("--registry-mirror") { Description = "Preferred registry mirror", Arity = ArgumentArity.ZeroOrMore };
 
         var root = new RootCommand("berthd: the Berth container engine daemon")
         {
             host, dataRoot, execRoot, storage, pidfile, logLevel, debug, bridge, tls, tlsVerify, tlsCa, tlsCert, tlsKey,
             addRuntime, defaultRuntime, binDir, iptables, liveRestore, bip, fixedCidr, mtu, ipForward, userlandProxy, icc,
+            maxDownloads, maxUploads, insecure, mirrors,
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -146,6 +153,8 @@ public sealed class DaemonOptions
             o.DefaultRuntime = parsed.GetValue(defaultRuntime)!;
             o.LiveRestore = parsed.GetValue(liveRestore);
             if (parsed.GetValue(binDir) is { } bd) o.BinDir = Path.GetFullPath(bd);
+            o.Registry = ParseRegistry(parsed.GetValue(maxDownloads), parsed.GetValue(maxUploads),
+                parsed.GetValue(insecure) ?? [], parsed.GetValue(mirrors) ?? []);
             foreach (var r in parsed.GetValue(addRuntime) ?? Array.Empty<string>())
             {
                 var eq = r.IndexOf('=');
@@ -172,6 +181,26 @@ public sealed class DaemonOptions
             return null;
         }
         return o;
+    }
+
+    /// <summary>dockerd's validation: positive concurrency, mirrors as http(s) URLs with no path beyond "/".</summary>
+    static Berth.Registry.Transport.RegistryOptions ParseRegistry(int downloads, int uploads, string[] insecure, string[] mirrors)
+    {
+        if (downloads < 1) throw new ArgumentException($"invalid max concurrent downloads: {downloads}");
+        if (uploads < 1) throw new ArgumentException($"invalid max concurrent uploads: {uploads}");
+        var r = new Berth.Registry.Transport.RegistryOptions { MaxConcurrentDownloads = downloads, MaxConcurrentUploads = uploads };
+        foreach (var i in insecure)
+        {
+            var entry = i.Contains("://", StringComparison.Ordinal) ? throw new ArgumentException($"insecure registry {i} should not contain '://'") : i.TrimEnd('/');
+            r.InsecureRegistries.Add(entry);
+        }
+        foreach (var m in mirrors)
+        {
+            if (!Uri.TryCreate(m, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath.Trim('/').Length > 0)
+                throw new ArgumentException($"invalid mirror: {m}: it must be an http(s) URL with no path");
+            r.Mirrors.Add(new Uri(uri.GetLeftPart(UriPartial.Authority)));
+        }
+        return r;
     }
 
     static LogLevel ParseLevel(string s) => s.ToLowerInvariant() switch

@@ -15,8 +15,6 @@ public static class ImageCommands
             Images, MaxArgs: 1),
         new("import", "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image",
             new Flag[] { new("change", 'c'), new("message", 'm'), new("platform") }, Import, MinArgs: 1, MaxArgs: 2),
-        new("pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry",
-            new Flag[] { new("quiet", 'q', true), new("platform"), new("all-tags", 'a', true) }, Pull, MinArgs: 1, MaxArgs: 1),
         new("rmi", "rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one or more images",
             new Flag[] { new("force", 'f', true), new("no-prune", IsBool: true) }, Rmi, MinArgs: 1),
         new("save", "save [OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)",
@@ -166,17 +164,6 @@ public static class ImageCommands
         var q = new Query().AddIf(p.Bool("quiet"), "quiet", "1");
         await using var resp = await c.Client.SendAsync("POST", "/images/load", q, bodyStream: body, contentType: "application/x-tar");
         await c.RenderProgressAsync(resp.Body, c.Out);
-        return 0;
-    }
-
-    static async Task<int> Pull(Cli c, ParsedArgs p)
-    {
-        var r = ImageRef.Parse(p.Positionals[0]);
-        var output = p.Bool("quiet") ? TextWriter.Null : c.Out;
-        if (!p.Bool("quiet") && r.Tag is not null && !p.Positionals[0].Contains(':') && r.Digest is null)
-            c.Out.WriteLine("Using default tag: latest");
-        await RunCommands.PullAsync(c, p.Positionals[0], output);
-        c.Out.WriteLine(r.FullName + (r.Digest is null ? ":" + r.Tag : "@" + r.Digest));
         return 0;
     }
 

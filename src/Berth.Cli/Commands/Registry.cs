@@ -43,7 +43,7 @@ public static class Registry
     static Dictionary<string, Command> Build()
     {
         var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All())
-            .Concat(StorageCommands.All()).Append(RegistryCommand.Create());
+            .Concat(StorageCommands.All()).Concat(RegistryCommands.All()).Append(RegistryCommand.Create());
         return all.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
@@ -52,7 +52,7 @@ public static class Registry
         ["container ls"] = "ps", ["container list"] = "ps", ["container rm"] = "rm", ["image ls"] = "images",
         ["image list"] = "images", ["image rm"] = "rmi", ["image import"] = "import", ["image tag"] = "tag",
         ["image inspect"] = "inspect", ["container inspect"] = "inspect", ["system info"] = "info",
-        ["system events"] = "events", ["image pull"] = "pull",
+        ["system events"] = "events", ["image pull"] = "pull", ["image push"] = "push",
         ["image save"] = "save", ["image load"] = "load", ["container export"] = "export", ["container diff"] = "diff",
         ["container commit"] = "commit", ["container prune"] = "container prune", ["image prune"] = "image prune",
         ["system df"] = "system df",

@@ -163,7 +163,7 @@ public static class RunCommands
             throw new UsageException($"invalid pull option: '{pull}': must be one of \"always\", \"missing\" or \"never\"");
         var q = new Query().Add("name", p.Get("name")).Add("platform", p.Get("platform"));
         var body = ToJson(req);
-        if (pull == "always") await PullAsync(c, req.Config.Image!, c.Err);
+        if (pull == "always") await RegistryCommands.PullAsync(c, req.Config.Image!, c.Err);
         ContainerCreateResponse resp;
         try
         {
@@ -172,20 +172,12 @@ public static class RunCommands
         catch (DaemonException e) when (e.IsNotFound && pull == "missing")
         {
             c.Err.WriteLine($"Unable to find image '{ImageRef.Parse(req.Config.Image!).FamiliarString}' locally");
-            await PullAsync(c, req.Config.Image!, c.Err);
+            await RegistryCommands.PullAsync(c, req.Config.Image!, c.Err);
             resp = await c.Client.PostJsonAsync("/containers/create", q, body, ApiJson.Default.ContainerCreateResponse);
         }
         foreach (var w in resp.Warnings ?? new List<string>()) c.Err.WriteLine("WARNING: " + w);
         if (p.Get("cidfile") is { } cidfile) await File.WriteAllTextAsync(cidfile, resp.Id);
         return resp.Id;
-    }
-
-    public static async Task PullAsync(Cli c, string image, TextWriter progress)
-    {
-        var r = ImageRef.Parse(image);
-        var q = new Query().Add("fromImage", r.FullName).Add("tag", r.Digest ?? r.Tag);
-        await using var resp = await c.Client.SendAsync("POST", "/images/create", q);
-        await c.RenderProgressAsync(resp.Body, progress);
     }
 
     static async Task<int> Create(Cli c, ParsedArgs p)

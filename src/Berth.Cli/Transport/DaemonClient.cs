@@ -112,7 +112,8 @@ public sealed class DaemonClient
     /// returned with its body unread (callers stream it).
     /// </summary>
     public async Task<RawResponse> SendAsync(string method, string path, Query? query = null, byte[]? json = null,
-        Stream? bodyStream = null, bool hijack = false, string? contentType = null, CancellationToken ct = default)
+        Stream? bodyStream = null, bool hijack = false, string? contentType = null, CancellationToken ct = default,
+        IEnumerable<KeyValuePair<string, string>>? headers = null)
     {
         // Optimistic negotiation: without a ping, ask in our own newest version. A daemon that is older
         // says so in a 400 naming its maximum, and the request is sent again in that version. A streamed
@@ -121,6 +122,7 @@ public sealed class DaemonClient
         var version = optimistic ? ClientMaxVersion : await GetVersionAsync(ct);
         var target = "/v" + version + path + query;
         var req = new RawRequest { Method = method, Target = target, Body = json, BodyStream = bodyStream, Hijack = hijack };
+        if (headers is not null) req.Headers.AddRange(headers);
         if (json is not null) req.Headers.Add(new("Content-Type", "application/json"));
         else if (contentType is not null) req.Headers.Add(new("Content-Type", contentType));
         var resp = await SendRawAsync(req, ct);

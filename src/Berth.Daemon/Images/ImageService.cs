@@ -8,7 +8,8 @@ using Berth.Graph.Archive;
 namespace Berth.Daemon.Images;
 
 /// <summary>The image jobs: list, import, save, load, inspect, history, tag, remove. The Graph does the storing.</summary>
-public sealed class ImageService(ImageStore images, ContainerStore containers, EventBus events)
+/// <remarks>A pull (<c>fromImage</c>) arrives on the same route as an import; <paramref name="pull"/> is the registry's job for it.</remarks>
+public sealed class ImageService(ImageStore images, ContainerStore containers, EventBus events, Func<Job, Task> pull)
 {
     public async Task ListAsync(Job job)
     {
@@ -53,7 +54,7 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         return System.Text.RegularExpressions.Regex.IsMatch(repoTag, regex) || System.Text.RegularExpressions.Regex.IsMatch(name, regex);
     }
 
-    /// <summary>POST /images/create: <c>fromSrc=-</c> imports the body as a rootfs tar (docker import).</summary>
+    /// <summary>POST /images/create: <c>fromSrc=-</c> imports the body as a rootfs tar (docker import); <c>fromImage</c> pulls.</summary>
     public async Task CreateAsync(Job job)
     {
         var fromSrc = job.Env.Get("fromSrc");
@@ -61,7 +62,10 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         if (string.IsNullOrEmpty(fromSrc))
         {
             if (!string.IsNullOrEmpty(fromImage))
-                throw ApiException.NotImplemented($"pulling {fromImage} needs the registry client, which Berth does not have yet; build or import images locally");
+            {
+                await pull(job);
+                return;
+            }
             throw ApiException.BadRequest("fromSrc or fromImage is required");
         }
         if (fromSrc != "-")

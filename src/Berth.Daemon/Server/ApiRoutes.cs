@@ -16,6 +16,7 @@ public static class ApiRoutes
         r.Add("GET", "/info", "info");
         r.Add("GET", "/events", "events");
         r.Add("GET", "/system/df", "system_df");
+        r.Add("POST", "/auth", "auth");
         // Containers
         r.Add("GET", "/containers/json", "containers");
         r.Add("POST", "/containers/create", "create");
@@ -39,6 +40,7 @@ public static class ApiRoutes
         r.Add("POST", "/commit", "commit");
         // Images
         r.Add("GET", "/images/json", "images");
+        r.Add("GET", "/images/search", "image_search");
         r.Add("POST", "/images/create", "image_create");
         r.Add("GET", "/images/get", "image_save");
         r.Add("POST", "/images/prune", "image_prune");
@@ -47,6 +49,7 @@ public static class ApiRoutes
         r.Add("GET", "/images/{name*}/json", "image_inspect");
         r.Add("GET", "/images/{name*}/history", "history");
         r.Add("POST", "/images/{name*}/tag", "tag");
+        r.Add("POST", "/images/{name*}/push", "image_push");
         r.Add("DELETE", "/images/{name*}", "image_delete");
         // Networks
         r.Add("GET", "/networks", "networks");

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Berth.Cli.Formatting;
+namespace Berth.Api;
 
 /// <summary>
 /// Docker's human-readable units (the go-units package): durations such as "About a minute",
