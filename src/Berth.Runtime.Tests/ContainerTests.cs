@@ -127,36 +127,76 @@ public sealed class ContainerTests : IDisposable
     }
 
     [Fact]
-    public void Terminal_process_gets_the_pty_as_its_controlling_terminal()
+    public void Terminal_process_gets_a_pty_from_the_containers_devpts_as_controlling_terminal_and_console()
     {
-        var spec = SpecFor("sh", "-c", "test -t 0 && test -t 1 && echo tty; : < /dev/tty && echo ctty");
+        var spec = SpecFor("sh", "-c", "test -t 0 && test -t 1 && echo tty; : < /dev/tty && echo ctty; tty; stty size; ls -L -i /dev/console /dev/pts/0 | cut -c1-12");
         spec.Process!.Terminal = true;
-        var (master, slave) = Pty.Open();
-        using (master)
+        spec.Process.ConsoleSize = new Box { Height = 40, Width = 120 };
+        AddApplets("tty", "cut", "stty");
+        using var container = Create(spec);
+        using var master = container.TakeConsole();
+        Assert.NotNull(master);
+        container.Start();
+        var output = ReadAll(master);
+        Assert.Equal(0, container.WaitForExit());
+        var lines = output.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["tty", "ctty", "/dev/pts/0", "40 120"], lines[..4]);
+        // /dev/console is a bind of the slave: the same inode.
+        Assert.Equal(lines[4].Trim().Split(' ')[0], lines[5].Trim().Split(' ')[0]);
+        container.Destroy();
+    }
+
+    [Fact]
+    public async Task Terminal_master_is_sent_to_the_console_socket()
+    {
+        var spec = SpecFor("sh", "-c", "tty");
+        spec.Process!.Terminal = true;
+        AddApplets("tty");
+        var socketPath = Path.Combine(bundle.FullName, "console.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(1);
+        var received = Task.Run(() => ReceiveFd(listener), TestContext.Current.CancellationToken);
+        using var container = LinuxContainer.Create(new CreateOptions
         {
-            Pty.Resize(master, 40, 120);
-            LinuxContainer container;
-            using (slave)
-            {
-                var fd = (int)slave.DangerousGetHandle();
-                container = LinuxContainer.Create(new CreateOptions
-                {
-                    Id = "tty", BundleDir = bundle.FullName, Spec = spec, InitPath = initPath, Stdio = new ContainerStdio(fd, fd, fd),
-                });
-            }
-            using (container)
-            {
-                container.Start();
-                var output = new MemoryStream();
-                using var stream = new FileStream(master, FileAccess.Read, 1);
-                var buffer = new byte[256];
-                // The master reads EIO once the last slave fd closes.
-                try { for (int n; (n = stream.Read(buffer)) > 0;) output.Write(buffer, 0, n); }
-                catch (IOException) { }
-                Assert.Equal(0, container.WaitForExit());
-                Assert.Equal("tty\r\nctty\r\n", System.Text.Encoding.UTF8.GetString(output.ToArray()));
-                container.Destroy();
-            }
+            Id = "tty", BundleDir = bundle.FullName, Spec = spec, InitPath = initPath, Stdio = new ContainerStdio(-1, -1, -1),
+            ConsoleSocket = socketPath,
+        });
+        Assert.Null(container.TakeConsole());
+        using var master = await received;
+        container.Start();
+        Assert.Equal("/dev/pts/0\r\n", ReadAll(master));
+        Assert.Equal(0, container.WaitForExit());
+        container.Destroy();
+    }
+
+    static SafeFileHandle ReceiveFd(System.Net.Sockets.Socket listener)
+    {
+        using var connection = listener.Accept();
+        var fds = new List<int>();
+        var buffer = new byte[64];
+        Assert.True(LibC.ReceiveWithFds((int)connection.Handle, buffer, fds) > 0);
+        Assert.Single(fds);
+        return new SafeFileHandle(fds[0], ownsHandle: true);
+    }
+
+    /// <summary>Everything read from a pty master until the last slave closes (then reads fail with EIO).</summary>
+    static string ReadAll(SafeFileHandle master)
+    {
+        var output = new MemoryStream();
+        using var stream = new FileStream(new SafeFileHandle(LibC.Check(LibC.Fcntl((int)master.DangerousGetHandle(), LibC.F_DUPFD_CLOEXEC, 0), "dup"), true), FileAccess.Read, 1);
+        var buffer = new byte[256];
+        try { for (int n; (n = stream.Read(buffer)) > 0;) output.Write(buffer, 0, n); }
+        catch (IOException) { }
+        return System.Text.Encoding.UTF8.GetString(output.ToArray());
+    }
+
+    void AddApplets(params string[] names)
+    {
+        foreach (var name in names)
+        {
+            var link = Path.Combine(bundle.FullName, "rootfs/bin", name);
+            if (!Path.Exists(link)) File.CreateSymbolicLink(link, "busybox");
         }
     }
 

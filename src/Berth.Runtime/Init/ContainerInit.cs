@@ -26,7 +26,7 @@ public static class ContainerInit
             try
             {
                 var config = channel.Receive()?.InitConfig ?? throw new RuntimeException("init: no config from the runtime");
-                var (path, argv, env) = Prepare(config);
+                var (path, argv, env) = Prepare(config, channel);
                 channel.Send(new SyncMessage { Type = SyncMessage.Ready });
                 if (channel.Receive()?.Type != SyncMessage.Start) return 1;
                 return Exec(channel, path, argv, env);
@@ -39,15 +39,16 @@ public static class ContainerInit
         }
     }
 
-    static (string Path, List<string> Argv, List<string> Env) Prepare(InitConfig config)
+    static (string Path, List<string> Argv, List<string> Env) Prepare(InitConfig config, SyncChannel channel)
     {
         var spec = config.Spec;
         var process = spec.Process ?? throw new RuntimeException("the spec has no process");
         JoinCgroupNamespace(spec);
         if (config.IsExec) JoinMountNamespace(config.MountNamespace);
-        else
+        else RootfsSetup.Prepare(config);
+        if (process.Terminal) CreateConsole(channel, process, bindDevConsole: !config.IsExec);
+        if (!config.IsExec)
         {
-            RootfsSetup.Prepare(config);
             foreach (var (key, value) in spec.Linux?.Sysctl ?? [])
                 File.WriteAllText("/proc/sys/" + key.Replace('.', '/'), value);
             if (Has(spec, "uts"))
@@ -55,11 +56,11 @@ public static class ContainerInit
                 if (spec.Hostname is { Length: > 0 } host) SetName(host, LibC.SetHostname, "sethostname");
                 if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
             }
+            RootfsSetup.Finish(spec);
             Directory.CreateDirectory(process.Cwd);
         }
         foreach (var r in process.Rlimits ?? []) SetRlimit(r);
         if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
-        if (process.Terminal) LibC.Check(LibC.Ioctl(0, LibC.TIOCSCTTY, 0), "ioctl TIOCSCTTY");
 
         Credentials.Apply(process);
         Directory.SetCurrentDirectory(process.Cwd);
@@ -67,6 +68,26 @@ public static class ContainerInit
         var path = PathResolver.LookPath(process.Args[0], env);
         LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
         return (path, process.Args, env);
+    }
+
+    /// <summary>
+    /// Opens a pty from the container's own /dev/ptmx, so the slave is a /dev/pts/N of the
+    /// container's devpts, and makes it stdio, controlling terminal and /dev/console; the master
+    /// goes to the runtime over the sync socket.
+    /// </summary>
+    static void CreateConsole(SyncChannel channel, Oci.Process process, bool bindDevConsole)
+    {
+        var (master, slave, slavePath) = Pty.Open();
+        using (master)
+        using (slave)
+        {
+            if (process.ConsoleSize is { Height: > 0, Width: > 0 } size) Pty.Resize(master, (ushort)size.Height, (ushort)size.Width);
+            channel.Send(new SyncMessage { Type = SyncMessage.Console }, (int)master.DangerousGetHandle());
+            if (bindDevConsole) RootfsSetup.BindConsole(slavePath);
+            var fd = (int)slave.DangerousGetHandle();
+            for (var target = 0; target < 3; target++) LibC.Check(LibC.Dup2(fd, target), "dup2", slavePath);
+        }
+        LibC.Check(LibC.Ioctl(0, LibC.TIOCSCTTY, 0), "ioctl TIOCSCTTY");
     }
 
     static bool Has(Spec spec, string ns) => spec.Linux?.Namespaces?.Any(n => n.Type == ns) == true;
