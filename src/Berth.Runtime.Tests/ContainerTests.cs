@@ -201,6 +201,64 @@ public sealed class ContainerTests : IDisposable
     }
 
     [Fact]
+    public void Default_seccomp_profile_refuses_mount_with_EPERM_even_where_the_capability_would_allow_it()
+    {
+        AddApplets("mount", "unshare");
+        const string script = "mount -t tmpfs none /tmp && echo mounted; unshare -n true && echo unshared; exit 0";
+        var spec = SpecFor("sh", "-c", script);
+        // CAP_SYS_ADMIN in the container but a profile made for Docker's default capabilities: only seccomp stands in the way.
+        spec.Process!.Capabilities!.Bounding!.Add("CAP_SYS_ADMIN");
+        spec.Process.Capabilities.Effective!.Add("CAP_SYS_ADMIN");
+        spec.Process.Capabilities.Permitted!.Add("CAP_SYS_ADMIN");
+        Assert.Equal("mounted\nunshared\n", Run(spec).Output);
+
+        spec.Linux!.Seccomp = Seccomp.DefaultSeccompProfile.Create().ToOci(DefaultSpec.DefaultCapabilities.ToList());
+        var (code, output) = Run(spec);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("mounted", output);
+        Assert.DoesNotContain("unshared", output);
+        // busybox words EPERM from mount(2) its own way.
+        Assert.Contains("mount: permission denied (are you root?)", output);
+        Assert.Contains("unshare(0x40000000): Operation not permitted", output);
+    }
+
+    [Fact]
+    public void Seccomp_argument_conditions_pick_out_calls_by_their_arguments()
+    {
+        var spec = SpecFor("sh", "-c", "touch /tmp/f; for m in 644 777 4755 755; do chmod $m /tmp/f 2>/dev/null && echo $m ok || echo $m refused; done");
+        AddApplets("touch", "chmod");
+        LinuxSeccompArg[] Conditions(uint modeIndex) =>
+        [
+            new() { Index = modeIndex, Op = "SCMP_CMP_EQ", Value = 0x1ff /* 0777 */ },
+            new() { Index = modeIndex, Op = "SCMP_CMP_MASKED_EQ", Value = 0x800 /* S_ISUID */, ValueTwo = 0x800 },
+        ];
+        spec.Process!.NoNewPrivileges = true;
+        spec.Linux!.Seccomp = new LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ALLOW", Architectures = ["SCMP_ARCH_X86_64"],
+            Syscalls =
+            [
+                new LinuxSyscall { Names = ["chmod"], Action = "SCMP_ACT_ERRNO", Args = [.. Conditions(1)] },
+                new LinuxSyscall { Names = ["fchmodat"], Action = "SCMP_ACT_ERRNO", Args = [.. Conditions(2)] },
+            ],
+        };
+        Assert.Equal("644 ok\n777 refused\n4755 refused\n755 ok\n", Run(spec).Output);
+    }
+
+    [Fact]
+    public void Invalid_seccomp_profile_fails_create_naming_the_field()
+    {
+        var spec = SpecFor("true");
+        spec.Linux!.Seccomp = new LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ALLOW",
+            Syscalls = [new LinuxSyscall { Names = ["getpid"], Action = "SCMP_ACT_ERRNO", Args = [new LinuxSeccompArg { Index = 9, Op = "SCMP_CMP_EQ" }] }],
+        };
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("seccomp: linux.seccomp.syscalls[0].args[0].index: 9 is out of range (a syscall has 6 arguments, 0-5)", e.Message);
+    }
+
+    [Fact]
     public void Exec_joins_the_running_containers_namespaces()
     {
         using var container = Create(SpecFor("sleep", "100"));

@@ -1,6 +1,7 @@
 using System.Text;
 using Berth.Interop;
 using Berth.Runtime.Oci;
+using Berth.Runtime.Seccomp;
 
 namespace Berth.Runtime.Init;
 
@@ -26,10 +27,10 @@ public static class ContainerInit
             try
             {
                 var config = channel.Receive()?.InitConfig ?? throw new RuntimeException("init: no config from the runtime");
-                var (path, argv, env) = Prepare(config, channel);
+                var (path, argv, env, seccompLast) = Prepare(config, channel);
                 channel.Send(new SyncMessage { Type = SyncMessage.Ready });
                 if (channel.Receive()?.Type != SyncMessage.Start) return 1;
-                return Exec(channel, path, argv, env);
+                return Exec(channel, path, argv, env, seccompLast);
             }
             catch (Exception e)
             {
@@ -39,10 +40,13 @@ public static class ContainerInit
         }
     }
 
-    static (string Path, List<string> Argv, List<string> Env) Prepare(InitConfig config, SyncChannel channel)
+    /// <summary>Builds the container; returns what to exec and, with no_new_privs, the seccomp filter to load right before.</summary>
+    static (string Path, List<string> Argv, List<string> Env, SeccompProgram? SeccompLast) Prepare(InitConfig config, SyncChannel channel)
     {
         var spec = config.Spec;
         var process = spec.Process ?? throw new RuntimeException("the spec has no process");
+        // Compiled first, so that a bad profile fails before anything is mounted.
+        var seccomp = spec.Linux?.Seccomp is { } profile ? SeccompCompiler.Compile(profile) : null;
         JoinCgroupNamespace(spec);
         if (config.IsExec) JoinMountNamespace(config.MountNamespace);
         else RootfsSetup.Prepare(config);
@@ -62,13 +66,19 @@ public static class ContainerInit
         foreach (var r in process.Rlimits ?? []) SetRlimit(r);
         if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
 
+        // Without no_new_privs loading a filter needs CAP_SYS_ADMIN, which switching user may drop: load it
+        // now, as runc does; the rest of init then runs under it. With no_new_privs it waits until just before execve.
+        if (seccomp is not null && !process.NoNewPrivileges) LoadSeccomp(seccomp);
         Credentials.Apply(process);
         Directory.SetCurrentDirectory(process.Cwd);
         var env = process.Env ?? [];
         var path = PathResolver.LookPath(process.Args[0], env);
         LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
-        return (path, process.Args, env);
+        return (path, process.Args, env, process.NoNewPrivileges ? seccomp : null);
     }
+
+    static void LoadSeccomp(SeccompProgram program) =>
+        LibC.Check(LibC.SeccompSetModeFilter(program.Flags, program.Instructions), "seccomp", "load filter");
 
     /// <summary>
     /// Opens a pty from the container's own /dev/ptmx, so the slave is a /dev/pts/N of the
@@ -148,8 +158,9 @@ public static class ContainerInit
         }
     }
 
-    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env)
+    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env, SeccompProgram? seccomp)
     {
+        if (seccomp is not null) LoadSeccomp(seccomp);
         // Nothing of init's may leak into the user's process; fd 3 must close so the parent sees EOF.
         LibC.Check(LibC.CloseRange(3, uint.MaxValue, LibC.CLOSE_RANGE_CLOEXEC), "close_range");
         var args = LibC.AllocStringArray(argv);
