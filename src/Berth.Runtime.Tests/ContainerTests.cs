@@ -258,6 +258,70 @@ public sealed class ContainerTests : IDisposable
         Assert.Equal("seccomp: linux.seccomp.syscalls[0].args[0].index: 9 is out of range (a syscall has 6 arguments, 0-5)", e.Message);
     }
 
+    static Hook LoggingHook(string log, string phase, int exitCode = 0) => new()
+    {
+        Path = "/bin/sh", Args = ["sh", "-c", $"printf '%s ' \"$PHASE\" >> '{log}'; cat >> '{log}'; echo >> '{log}'; exit {exitCode}"], Env = ["PHASE=" + phase],
+    };
+
+    [Fact]
+    public void Hooks_run_in_lifecycle_order_with_the_state_on_stdin()
+    {
+        var hostLog = Path.Combine(bundle.FullName, "hooks.log");
+        var spec = SpecFor("true");
+        spec.Annotations = new Dictionary<string, string> { ["org.test"] = "yes" };
+        spec.Hooks = new Hooks
+        {
+            Prestart = [LoggingHook(hostLog, "prestart")],
+            CreateRuntime = [LoggingHook(hostLog, "createRuntime")],
+            CreateContainer = [LoggingHook(hostLog, "createContainer")],
+            // Runs inside the container after pivot_root: its /bin/sh and /tmp are the container's.
+            StartContainer = [LoggingHook("/tmp/hooks.log", "startContainer")],
+            Poststart = [LoggingHook(hostLog, "poststart")],
+            Poststop = [LoggingHook(hostLog, "poststop", exitCode: 1)],
+        };
+        int pid;
+        using (var container = Create(spec))
+        {
+            pid = container.Pid;
+            container.Start();
+            container.WaitForExit();
+            container.Destroy();
+        }
+        var lines = File.ReadAllLines(hostLog);
+        Assert.Equal(["prestart", "createRuntime", "createContainer", "poststart", "poststop"], lines.Select(l => l.Split(' ')[0]));
+        Assert.Equal(["creating", "creating", "creating", "running", "stopped"], lines.Select(l => State(l).GetProperty("status").GetString()));
+        var first = State(lines[0]);
+        Assert.Equal("test", first.GetProperty("id").GetString());
+        Assert.Equal(pid, first.GetProperty("pid").GetInt32());
+        Assert.Equal(bundle.FullName, first.GetProperty("bundle").GetString());
+        Assert.Equal("yes", first.GetProperty("annotations").GetProperty("org.test").GetString());
+        var inside = File.ReadAllText(Path.Combine(bundle.FullName, "rootfs/tmp/hooks.log"));
+        Assert.StartsWith("startContainer ", inside);
+        Assert.Equal("created", State(inside).GetProperty("status").GetString());
+    }
+
+    static System.Text.Json.JsonElement State(string line) => System.Text.Json.JsonDocument.Parse(line[(line.IndexOf(' ') + 1)..]).RootElement;
+
+    [Fact]
+    public void Failing_createRuntime_hook_fails_create_and_leaves_nothing_running()
+    {
+        var spec = SpecFor("true");
+        spec.Hooks = new Hooks { CreateRuntime = [new Hook { Path = "/bin/sh", Args = ["sh", "-c", "echo no way >&2; exit 3"] }] };
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("createRuntime hook #0 (/bin/sh): exit status 3: no way", e.Message);
+    }
+
+    [Fact]
+    public void Hook_that_outlives_its_timeout_is_killed_and_fails_create()
+    {
+        var spec = SpecFor("true");
+        spec.Hooks = new Hooks { CreateContainer = [new Hook { Path = "/bin/sleep", Args = ["sleep", "30"], Timeout = 1 }] };
+        var started = DateTime.UtcNow;
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("createContainer hook #0 (/bin/sleep): timed out after 1s", e.Message);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+    }
+
     [Fact]
     public void Exec_joins_the_running_containers_namespaces()
     {

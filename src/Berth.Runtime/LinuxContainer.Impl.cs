@@ -55,7 +55,7 @@ public sealed partial class LinuxContainer
                 cgroup.Create();
                 cgroup.Apply(spec.Linux.Resources);
             }
-            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle };
+            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle, Id = o.Id };
             var (pid, channel, console) = Launch(initPath, spec.Linux?.Namespaces ?? [], o.Stdio, cgroup, config);
             if (console is not null && o.ConsoleSocket is not null)
             {
@@ -94,8 +94,17 @@ public sealed partial class LinuxContainer
             try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs); }
             finally { LibC.Close(theirs); }
             cgroup?.AddProcess(pid);
+            config = config with { HostPid = pid };
             channel.Send(new SyncMessage { Type = SyncMessage.Config, InitConfig = config });
             var reply = channel.Receive();
+            if (reply?.Type == SyncMessage.Hooks)
+            {
+                var state = config.HookState("creating");
+                HookRunner.Run("prestart", config.Spec.Hooks?.Prestart, state);
+                HookRunner.Run("createRuntime", config.Spec.Hooks?.CreateRuntime, state);
+                channel.Send(new SyncMessage { Type = SyncMessage.Resume });
+                reply = channel.Receive();
+            }
             if (reply?.Type == SyncMessage.Console)
             {
                 console = new SafeFileHandle(channel.TakeFd(), ownsHandle: true);
@@ -137,6 +146,7 @@ public sealed partial class LinuxContainer
         if (started) throw new RuntimeException($"container {Id} was already started");
         started = true;
         Go(Pid, channel, code => { lock (waitLock) exitCode = code; });
+        HookRunner.RunLoggingFailures("poststart", spec.Hooks?.Poststart, State("running"));
     }
 
     /// <summary>
@@ -164,6 +174,8 @@ public sealed partial class LinuxContainer
         return exec;
     }
 
+    HookState State(string status) => new() { Id = Id, Status = status, Pid = Pid, Bundle = bundle, Annotations = spec.Annotations };
+
     static string ProcNsName(string type) => type switch { "mount" => "mnt", "network" => "net", _ => type };
 
     public int WaitForExit()
@@ -188,6 +200,7 @@ public sealed partial class LinuxContainer
         channel.Dispose();
         TakeConsole()?.Dispose();
         cgroup?.Destroy();
+        HookRunner.RunLoggingFailures("poststop", spec.Hooks?.Poststop, State("stopped"));
     }
 
     public void Dispose()

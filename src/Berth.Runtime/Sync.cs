@@ -7,11 +7,13 @@ namespace Berth.Runtime;
 
 // The parent <-> init protocol over the socket that init sees as fd 3. One JSON object per line:
 //   parent -> init : config            init -> parent : ready | error
+//                                    init -> parent : hooks (prestart/createRuntime exist; before pivot_root)
+//   parent -> init : resume (the hooks ran)
 //                                    init -> parent : console, with the pty master attached (process.terminal only)
 //   parent -> init : start             init -> parent : EOF (exec succeeded: fd 3 is close-on-exec) | error
 
 /// <summary>What init needs beyond the spec: where the rootfs and bundle are on the host.</summary>
-public sealed class InitConfig
+public sealed record InitConfig
 {
     public required Spec Spec { get; init; }
     public required string Rootfs { get; init; }
@@ -20,11 +22,18 @@ public sealed class InitConfig
     public bool IsExec { get; init; }
     /// <summary>For exec: the container's mount namespace, which init enters itself.</summary>
     public string? MountNamespace { get; init; }
+    /// <summary>For the hooks' state: the container's id and init's pid as the runtime sees it.</summary>
+    public string Id { get; init; } = "";
+    public int HostPid { get; init; }
+
+    public HookState HookState(string status) =>
+        new() { Id = Id, Status = status, Pid = HostPid, Bundle = BundleDir, Annotations = Spec.Annotations };
 }
 
 public sealed class SyncMessage
 {
-    public const string Config = "config", Ready = "ready", Start = "start", Error = "error", Console = "console";
+    public const string Config = "config", Ready = "ready", Start = "start", Error = "error", Console = "console",
+        Hooks = "hooks", Resume = "resume";
 
     public required string Type { get; init; }
     public string? Message { get; init; }

@@ -30,6 +30,7 @@ public static class ContainerInit
                 var (path, argv, env, seccompLast) = Prepare(config, channel);
                 channel.Send(new SyncMessage { Type = SyncMessage.Ready });
                 if (channel.Receive()?.Type != SyncMessage.Start) return 1;
+                if (!config.IsExec) HookRunner.Run("startContainer", config.Spec.Hooks?.StartContainer, config.HookState("created"));
                 return Exec(channel, path, argv, env, seccompLast);
             }
             catch (Exception e)
@@ -49,7 +50,7 @@ public static class ContainerInit
         var seccomp = spec.Linux?.Seccomp is { } profile ? SeccompCompiler.Compile(profile) : null;
         JoinCgroupNamespace(spec);
         if (config.IsExec) JoinMountNamespace(config.MountNamespace);
-        else RootfsSetup.Prepare(config);
+        else RootfsSetup.Prepare(config, () => RunCreateHooks(config, channel));
         if (process.Terminal) CreateConsole(channel, process, bindDevConsole: !config.IsExec);
         if (!config.IsExec)
         {
@@ -75,6 +76,23 @@ public static class ContainerInit
         var path = PathResolver.LookPath(process.Args[0], env);
         LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
         return (path, process.Args, env, process.NoNewPrivileges ? seccomp : null);
+    }
+
+    /// <summary>
+    /// Before pivot_root: the parent runs prestart and createRuntime hooks (runtime namespace) while
+    /// init waits, then init runs createContainer hooks itself, in the container's namespaces.
+    /// </summary>
+    static void RunCreateHooks(InitConfig config, SyncChannel channel)
+    {
+        var hooks = config.Spec.Hooks;
+        if (hooks is null) return;
+        if (hooks.Prestart is { Count: > 0 } || hooks.CreateRuntime is { Count: > 0 })
+        {
+            channel.Send(new SyncMessage { Type = SyncMessage.Hooks });
+            var reply = channel.Receive();
+            if (reply?.Type != SyncMessage.Resume) throw new RuntimeException("init: the runtime did not resume after the createRuntime hooks");
+        }
+        HookRunner.Run("createContainer", hooks.CreateContainer, config.HookState("creating"));
     }
 
     static void LoadSeccomp(SeccompProgram program) =>

@@ -17,7 +17,8 @@ static class RootfsSetup
         new("null", 1, 3), new("zero", 1, 5), new("full", 1, 7), new("random", 1, 8), new("urandom", 1, 9), new("tty", 5, 0),
     ];
 
-    public static void Prepare(InitConfig config)
+    /// <summary>Everything up to and including pivot_root; <paramref name="beforePivot"/> runs with the mounts in place.</summary>
+    public static void Prepare(InitConfig config, Action beforePivot)
     {
         var spec = config.Spec;
         var rootfs = config.Rootfs;
@@ -30,6 +31,7 @@ static class RootfsSetup
             PopulateDev(rootfs, spec);
         else foreach (var d in spec.Linux?.Devices ?? []) CreateDevice(rootfs, d);
 
+        beforePivot();
         PivotRoot(rootfs);
     }
 
