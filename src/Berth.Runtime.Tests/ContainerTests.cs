@@ -323,6 +323,28 @@ public sealed class ContainerTests : IDisposable
     }
 
     [Fact]
+    public void Container_processes_cannot_reach_the_runtime_binary_through_a_waiting_inits_proc_exe()
+    {
+        AddApplets("readlink");
+        // A's init waits as pid 1 for "start"; B joins A's pid namespace and goes after it, as CVE-2019-5736 did.
+        using var waiting = Create(SpecFor("true"));
+        var spec = SpecFor("sh", "-c", "readlink /proc/1/exe || echo denied; cat /proc/1/environ >/dev/null 2>&1 || echo denied");
+        spec.Linux!.Namespaces!.Find(n => n.Type == "pid")!.Path = $"/proc/{waiting.Pid}/ns/pid";
+        var (code, output) = Run(spec);
+        Assert.Equal(0, code);
+        Assert.Equal("denied\ndenied\n", output);
+    }
+
+    [Fact]
+    public void Only_stdio_is_open_in_the_containers_process()
+    {
+        var (code, output) = Run(SpecFor("ls", "/proc/self/fd"));
+        Assert.Equal(0, code);
+        // 0-2, and the directory ls itself opened to list.
+        Assert.Equal("0\n1\n2\n3\n", output);
+    }
+
+    [Fact]
     public void Exec_joins_the_running_containers_namespaces()
     {
         using var container = Create(SpecFor("sleep", "100"));

@@ -15,6 +15,11 @@ public static class ContainerInit
 {
     public static int Run()
     {
+        // Until it execs, init is the host's berth-runc binary inside the container's pid namespace.
+        // Not dumpable, its /proc/<pid>/exe, fd, mem and environ are closed to the container's
+        // processes (they lack CAP_SYS_PTRACE), so none can reopen the runtime binary for writing
+        // (CVE-2019-5736) or reach init's host fds. execve makes the user's process dumpable again.
+        LibC.Prctl(LibC.PR_SET_DUMPABLE, 0, 0, 0, 0);
         SyncChannel channel;
         try { channel = new SyncChannel(SyncChannel.InitFd); }
         catch (Exception e)
