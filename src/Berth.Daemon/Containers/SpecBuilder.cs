@@ -1,3 +1,4 @@
+using Berth.Daemon.Engine;
 using Berth.Runtime;
 using Berth.Runtime.Oci;
 using Berth.Runtime.Seccomp;
@@ -94,7 +95,8 @@ public static class SpecBuilder
         }
         catch (RuntimeException e)
         {
-            throw new ArgumentException(e.Message, e);
+            // An ApiException, not an ArgumentException: start's --rm cleanup only handles the former.
+            throw new ApiException(400, e.Message, e);
         }
     }
 
