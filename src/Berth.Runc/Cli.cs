@@ -84,18 +84,21 @@ static class Cli
         var bundle = Path.GetFullPath(a.Value("-b", "--bundle") ?? ".");
         var detach = a.Switch("-d", "--detach");
         var pidFile = a.Value("--pid-file");
-        a.Ignore("--console-socket", "--preserve-fds");
+        var consoleSocket = a.Value("--console-socket");
+        a.Ignore("--preserve-fds");
         a.IgnoreSwitch("--no-pivot", "--no-new-keyring", "--keep");
         var id = a.Id();
         if (store.Load(id) is not null) return Fail($"container with id {id} already exists");
         var spec = Berth.Runtime.Oci.Spec.Load(Path.Combine(bundle, "config.json"));
-        if (spec.Process?.Terminal == true) return Fail("process.terminal is true, but berth-runc run has no terminal proxy yet; set it to false");
+        if (spec.Process?.Terminal == true && consoleSocket is null)
+            return Fail("process.terminal is true: pass --console-socket, a unix socket that receives the pty master");
+        if (spec.Process?.Terminal != true && consoleSocket is not null) return Fail("--console-socket needs process.terminal to be true");
 
         // Not disposed on the detached path: the container outlives this process, and `delete` cleans up.
         var container = LinuxContainer.Create(new CreateOptions
         {
             Id = id, BundleDir = bundle, Spec = spec, Stdio = new ContainerStdio(0, 1, 2),
-            InitPath = Environment.ProcessPath,
+            InitPath = Environment.ProcessPath, ConsoleSocket = consoleSocket is null ? null : Path.GetFullPath(consoleSocket),
         });
         var state = new ContainerState
         {

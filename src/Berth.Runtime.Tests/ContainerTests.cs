@@ -127,37 +127,221 @@ public sealed class ContainerTests : IDisposable
     }
 
     [Fact]
-    public void Terminal_process_gets_the_pty_as_its_controlling_terminal()
+    public void Terminal_process_gets_a_pty_from_the_containers_devpts_as_controlling_terminal_and_console()
     {
-        var spec = SpecFor("sh", "-c", "test -t 0 && test -t 1 && echo tty; : < /dev/tty && echo ctty");
+        var spec = SpecFor("sh", "-c", "test -t 0 && test -t 1 && echo tty; : < /dev/tty && echo ctty; tty; stty size; ls -L -i /dev/console /dev/pts/0 | cut -c1-12");
         spec.Process!.Terminal = true;
-        var (master, slave) = Pty.Open();
-        using (master)
+        spec.Process.ConsoleSize = new Box { Height = 40, Width = 120 };
+        AddApplets("tty", "cut", "stty");
+        using var container = Create(spec);
+        using var master = container.TakeConsole();
+        Assert.NotNull(master);
+        container.Start();
+        var output = ReadAll(master);
+        Assert.Equal(0, container.WaitForExit());
+        var lines = output.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["tty", "ctty", "/dev/pts/0", "40 120"], lines[..4]);
+        // /dev/console is a bind of the slave: the same inode.
+        Assert.Equal(lines[4].Trim().Split(' ')[0], lines[5].Trim().Split(' ')[0]);
+        container.Destroy();
+    }
+
+    [Fact]
+    public async Task Terminal_master_is_sent_to_the_console_socket()
+    {
+        var spec = SpecFor("sh", "-c", "tty");
+        spec.Process!.Terminal = true;
+        AddApplets("tty");
+        var socketPath = Path.Combine(bundle.FullName, "console.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(1);
+        var received = Task.Run(() => ReceiveFd(listener), TestContext.Current.CancellationToken);
+        using var container = LinuxContainer.Create(new CreateOptions
         {
-            Pty.Resize(master, 40, 120);
-            LinuxContainer container;
-            using (slave)
-            {
-                var fd = (int)slave.DangerousGetHandle();
-                container = LinuxContainer.Create(new CreateOptions
-                {
-                    Id = "tty", BundleDir = bundle.FullName, Spec = spec, InitPath = initPath, Stdio = new ContainerStdio(fd, fd, fd),
-                });
-            }
-            using (container)
-            {
-                container.Start();
-                var output = new MemoryStream();
-                using var stream = new FileStream(master, FileAccess.Read, 1);
-                var buffer = new byte[256];
-                // The master reads EIO once the last slave fd closes.
-                try { for (int n; (n = stream.Read(buffer)) > 0;) output.Write(buffer, 0, n); }
-                catch (IOException) { }
-                Assert.Equal(0, container.WaitForExit());
-                Assert.Equal("tty\r\nctty\r\n", System.Text.Encoding.UTF8.GetString(output.ToArray()));
-                container.Destroy();
-            }
+            Id = "tty", BundleDir = bundle.FullName, Spec = spec, InitPath = initPath, Stdio = new ContainerStdio(-1, -1, -1),
+            ConsoleSocket = socketPath,
+        });
+        Assert.Null(container.TakeConsole());
+        using var master = await received;
+        container.Start();
+        Assert.Equal("/dev/pts/0\r\n", ReadAll(master));
+        Assert.Equal(0, container.WaitForExit());
+        container.Destroy();
+    }
+
+    static SafeFileHandle ReceiveFd(System.Net.Sockets.Socket listener)
+    {
+        using var connection = listener.Accept();
+        var fds = new List<int>();
+        var buffer = new byte[64];
+        Assert.True(LibC.ReceiveWithFds((int)connection.Handle, buffer, fds) > 0);
+        Assert.Single(fds);
+        return new SafeFileHandle(fds[0], ownsHandle: true);
+    }
+
+    /// <summary>Everything read from a pty master until the last slave closes (then reads fail with EIO).</summary>
+    static string ReadAll(SafeFileHandle master)
+    {
+        var output = new MemoryStream();
+        using var stream = new FileStream(new SafeFileHandle(LibC.Check(LibC.Fcntl((int)master.DangerousGetHandle(), LibC.F_DUPFD_CLOEXEC, 0), "dup"), true), FileAccess.Read, 1);
+        var buffer = new byte[256];
+        try { for (int n; (n = stream.Read(buffer)) > 0;) output.Write(buffer, 0, n); }
+        catch (IOException) { }
+        return System.Text.Encoding.UTF8.GetString(output.ToArray());
+    }
+
+    void AddApplets(params string[] names)
+    {
+        foreach (var name in names)
+        {
+            var link = Path.Combine(bundle.FullName, "rootfs/bin", name);
+            if (!Path.Exists(link)) File.CreateSymbolicLink(link, "busybox");
         }
+    }
+
+    [Fact]
+    public void Default_seccomp_profile_refuses_mount_with_EPERM_even_where_the_capability_would_allow_it()
+    {
+        AddApplets("mount", "unshare");
+        const string script = "mount -t tmpfs none /tmp && echo mounted; unshare -n true && echo unshared; exit 0";
+        var spec = SpecFor("sh", "-c", script);
+        // CAP_SYS_ADMIN in the container but a profile made for Docker's default capabilities: only seccomp stands in the way.
+        spec.Process!.Capabilities!.Bounding!.Add("CAP_SYS_ADMIN");
+        spec.Process.Capabilities.Effective!.Add("CAP_SYS_ADMIN");
+        spec.Process.Capabilities.Permitted!.Add("CAP_SYS_ADMIN");
+        Assert.Equal("mounted\nunshared\n", Run(spec).Output);
+
+        spec.Linux!.Seccomp = Seccomp.DefaultSeccompProfile.Create().ToOci(DefaultSpec.DefaultCapabilities.ToList());
+        var (code, output) = Run(spec);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("mounted", output);
+        Assert.DoesNotContain("unshared", output);
+        // busybox words EPERM from mount(2) its own way.
+        Assert.Contains("mount: permission denied (are you root?)", output);
+        Assert.Contains("unshare(0x40000000): Operation not permitted", output);
+    }
+
+    [Fact]
+    public void Seccomp_argument_conditions_pick_out_calls_by_their_arguments()
+    {
+        var spec = SpecFor("sh", "-c", "touch /tmp/f; for m in 644 777 4755 755; do chmod $m /tmp/f 2>/dev/null && echo $m ok || echo $m refused; done");
+        AddApplets("touch", "chmod");
+        LinuxSeccompArg[] Conditions(uint modeIndex) =>
+        [
+            new() { Index = modeIndex, Op = "SCMP_CMP_EQ", Value = 0x1ff /* 0777 */ },
+            new() { Index = modeIndex, Op = "SCMP_CMP_MASKED_EQ", Value = 0x800 /* S_ISUID */, ValueTwo = 0x800 },
+        ];
+        spec.Process!.NoNewPrivileges = true;
+        spec.Linux!.Seccomp = new LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ALLOW", Architectures = ["SCMP_ARCH_X86_64"],
+            Syscalls =
+            [
+                new LinuxSyscall { Names = ["chmod"], Action = "SCMP_ACT_ERRNO", Args = [.. Conditions(1)] },
+                new LinuxSyscall { Names = ["fchmodat"], Action = "SCMP_ACT_ERRNO", Args = [.. Conditions(2)] },
+            ],
+        };
+        Assert.Equal("644 ok\n777 refused\n4755 refused\n755 ok\n", Run(spec).Output);
+    }
+
+    [Fact]
+    public void Invalid_seccomp_profile_fails_create_naming_the_field()
+    {
+        var spec = SpecFor("true");
+        spec.Linux!.Seccomp = new LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ALLOW",
+            Syscalls = [new LinuxSyscall { Names = ["getpid"], Action = "SCMP_ACT_ERRNO", Args = [new LinuxSeccompArg { Index = 9, Op = "SCMP_CMP_EQ" }] }],
+        };
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("seccomp: linux.seccomp.syscalls[0].args[0].index: 9 is out of range (a syscall has 6 arguments, 0-5)", e.Message);
+    }
+
+    static Hook LoggingHook(string log, string phase, int exitCode = 0) => new()
+    {
+        Path = "/bin/sh", Args = ["sh", "-c", $"printf '%s ' \"$PHASE\" >> '{log}'; cat >> '{log}'; echo >> '{log}'; exit {exitCode}"], Env = ["PHASE=" + phase],
+    };
+
+    [Fact]
+    public void Hooks_run_in_lifecycle_order_with_the_state_on_stdin()
+    {
+        var hostLog = Path.Combine(bundle.FullName, "hooks.log");
+        var spec = SpecFor("true");
+        spec.Annotations = new Dictionary<string, string> { ["org.test"] = "yes" };
+        spec.Hooks = new Hooks
+        {
+            Prestart = [LoggingHook(hostLog, "prestart")],
+            CreateRuntime = [LoggingHook(hostLog, "createRuntime")],
+            CreateContainer = [LoggingHook(hostLog, "createContainer")],
+            // Runs inside the container after pivot_root: its /bin/sh and /tmp are the container's.
+            StartContainer = [LoggingHook("/tmp/hooks.log", "startContainer")],
+            Poststart = [LoggingHook(hostLog, "poststart")],
+            Poststop = [LoggingHook(hostLog, "poststop", exitCode: 1)],
+        };
+        int pid;
+        using (var container = Create(spec))
+        {
+            pid = container.Pid;
+            container.Start();
+            container.WaitForExit();
+            container.Destroy();
+        }
+        var lines = File.ReadAllLines(hostLog);
+        Assert.Equal(["prestart", "createRuntime", "createContainer", "poststart", "poststop"], lines.Select(l => l.Split(' ')[0]));
+        Assert.Equal(["creating", "creating", "creating", "running", "stopped"], lines.Select(l => State(l).GetProperty("status").GetString()));
+        var first = State(lines[0]);
+        Assert.Equal("test", first.GetProperty("id").GetString());
+        Assert.Equal(pid, first.GetProperty("pid").GetInt32());
+        Assert.Equal(bundle.FullName, first.GetProperty("bundle").GetString());
+        Assert.Equal("yes", first.GetProperty("annotations").GetProperty("org.test").GetString());
+        var inside = File.ReadAllText(Path.Combine(bundle.FullName, "rootfs/tmp/hooks.log"));
+        Assert.StartsWith("startContainer ", inside);
+        Assert.Equal("created", State(inside).GetProperty("status").GetString());
+    }
+
+    static System.Text.Json.JsonElement State(string line) => System.Text.Json.JsonDocument.Parse(line[(line.IndexOf(' ') + 1)..]).RootElement;
+
+    [Fact]
+    public void Failing_createRuntime_hook_fails_create_and_leaves_nothing_running()
+    {
+        var spec = SpecFor("true");
+        spec.Hooks = new Hooks { CreateRuntime = [new Hook { Path = "/bin/sh", Args = ["sh", "-c", "echo no way >&2; exit 3"] }] };
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("createRuntime hook #0 (/bin/sh): exit status 3: no way", e.Message);
+    }
+
+    [Fact]
+    public void Hook_that_outlives_its_timeout_is_killed_and_fails_create()
+    {
+        var spec = SpecFor("true");
+        spec.Hooks = new Hooks { CreateContainer = [new Hook { Path = "/bin/sleep", Args = ["sleep", "30"], Timeout = 1 }] };
+        var started = DateTime.UtcNow;
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("createContainer hook #0 (/bin/sleep): timed out after 1s", e.Message);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public void Container_processes_cannot_reach_the_runtime_binary_through_a_waiting_inits_proc_exe()
+    {
+        AddApplets("readlink");
+        // A's init waits as pid 1 for "start"; B joins A's pid namespace and goes after it, as CVE-2019-5736 did.
+        using var waiting = Create(SpecFor("true"));
+        var spec = SpecFor("sh", "-c", "readlink /proc/1/exe || echo denied; cat /proc/1/environ >/dev/null 2>&1 || echo denied");
+        spec.Linux!.Namespaces!.Find(n => n.Type == "pid")!.Path = $"/proc/{waiting.Pid}/ns/pid";
+        var (code, output) = Run(spec);
+        Assert.Equal(0, code);
+        Assert.Equal("denied\ndenied\n", output);
+    }
+
+    [Fact]
+    public void Only_stdio_is_open_in_the_containers_process()
+    {
+        var (code, output) = Run(SpecFor("ls", "/proc/self/fd"));
+        Assert.Equal(0, code);
+        // 0-2, and the directory ls itself opened to list.
+        Assert.Equal("0\n1\n2\n3\n", output);
     }
 
     [Fact]

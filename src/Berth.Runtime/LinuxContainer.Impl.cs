@@ -1,6 +1,7 @@
 using Berth.Interop;
 using Berth.Runtime.Cgroups;
 using Berth.Runtime.Oci;
+using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Runtime;
 
@@ -11,11 +12,13 @@ public sealed partial class LinuxContainer
     readonly SyncChannel channel;
     readonly ICgroupManager? cgroup;
     readonly object waitLock = new();
+    SafeFileHandle? console;
     int? exitCode;
     bool started, destroyed;
 
-    LinuxContainer(string id, int pid, Spec spec, string initPath, string rootfs, string bundle, SyncChannel channel, ICgroupManager? cgroup)
+    LinuxContainer(string id, int pid, Spec spec, string initPath, string rootfs, string bundle, SyncChannel channel, ICgroupManager? cgroup, SafeFileHandle? console)
     {
+        this.console = console;
         Id = id;
         Pid = pid;
         this.spec = spec;
@@ -52,9 +55,22 @@ public sealed partial class LinuxContainer
                 cgroup.Create();
                 cgroup.Apply(spec.Linux.Resources);
             }
-            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle };
-            var (pid, channel) = Launch(initPath, spec.Linux?.Namespaces ?? [], o.Stdio, cgroup, config);
-            return new LinuxContainer(o.Id, pid, spec, initPath, rootfs, bundle, channel, cgroup);
+            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle, Id = o.Id };
+            var (pid, channel, console) = Launch(initPath, spec.Linux?.Namespaces ?? [], o.Stdio, cgroup, config);
+            if (console is not null && o.ConsoleSocket is not null)
+            {
+                try { ConsoleSocket.Send(o.ConsoleSocket, console); }
+                catch
+                {
+                    LibC.Kill(pid, LibC.SIGKILL);
+                    ProcessControl.Reap(pid);
+                    channel.Dispose();
+                    throw;
+                }
+                finally { console.Dispose(); }
+                console = null;
+            }
+            return new LinuxContainer(o.Id, pid, spec, initPath, rootfs, bundle, channel, cgroup, console);
         }
         catch
         {
@@ -67,22 +83,38 @@ public sealed partial class LinuxContainer
     /// Spawns init in <paramref name="namespaces"/>, puts it in <paramref name="cgroup"/>, sends it
     /// <paramref name="config"/> and waits for ready. On failure init is killed and reaped.
     /// </summary>
-    static (int Pid, SyncChannel Channel) Launch(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, ICgroupManager? cgroup, InitConfig config)
+    static (int Pid, SyncChannel Channel, SafeFileHandle? Console) Launch(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, ICgroupManager? cgroup, InitConfig config)
     {
         var (mine, theirs) = LibC.SocketPair();
         var channel = new SyncChannel(mine);
         var pid = -1;
+        SafeFileHandle? console = null;
         try
         {
             try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs); }
             finally { LibC.Close(theirs); }
+            config = config with { HostPid = pid };
             // Config first: init sets up the rootfs while the cgroup write runs. On cgroup v1 the first
             // cgroup.procs write waits out an RCU grace period (~10 ms), about as long as init's setup.
-            // Nothing of the user's runs before AddProcess returns: init execs only on Start.
+            // Nothing of the user's runs before AddProcess returns: init execs only on Start,
+            // and the createRuntime hooks below run after it.
             channel.Send(new SyncMessage { Type = SyncMessage.Config, InitConfig = config });
             cgroup?.AddProcess(pid);
             var reply = channel.Receive();
-            if (reply?.Type == SyncMessage.Ready) return (pid, channel);
+            if (reply?.Type == SyncMessage.Hooks)
+            {
+                var state = config.HookState("creating");
+                HookRunner.Run("prestart", config.Spec.Hooks?.Prestart, state);
+                HookRunner.Run("createRuntime", config.Spec.Hooks?.CreateRuntime, state);
+                channel.Send(new SyncMessage { Type = SyncMessage.Resume });
+                reply = channel.Receive();
+            }
+            if (reply?.Type == SyncMessage.Console)
+            {
+                console = new SafeFileHandle(channel.TakeFd(), ownsHandle: true);
+                reply = channel.Receive();
+            }
+            if (reply?.Type == SyncMessage.Ready) return (pid, channel, console);
             throw new RuntimeException(reply?.Type == SyncMessage.Error
                 ? reply.Message ?? "init failed"
                 : $"init exited before it was ready ({Describe(ProcessControl.Reap(pid))})");
@@ -90,6 +122,7 @@ public sealed partial class LinuxContainer
         catch
         {
             if (pid > 0 && LibC.WaitPid(pid, out _, LibC.WNOHANG) == 0) { LibC.Kill(pid, LibC.SIGKILL); ProcessControl.Reap(pid); }
+            console?.Dispose();
             channel.Dispose();
             throw;
         }
@@ -106,11 +139,18 @@ public sealed partial class LinuxContainer
         throw new RuntimeException(reply.Message ?? "exec failed");
     }
 
+    /// <summary>
+    /// With <c>process.terminal</c> and no <see cref="CreateOptions.ConsoleSocket"/>: the master of the
+    /// pty init made inside the container. The caller takes ownership; later calls return null.
+    /// </summary>
+    public SafeFileHandle? TakeConsole() => Interlocked.Exchange(ref console, null);
+
     public void Start()
     {
         if (started) throw new RuntimeException($"container {Id} was already started");
         started = true;
         Go(Pid, channel, code => { lock (waitLock) exitCode = code; });
+        HookRunner.RunLoggingFailures("poststart", spec.Hooks?.Poststart, State("running"));
     }
 
     /// <summary>
@@ -132,11 +172,13 @@ public sealed partial class LinuxContainer
             MountNamespace = joined.FirstOrDefault(n => n.Type == "mount")?.Path,
         };
         // Init joins the mount namespace itself: the host's berth-runc binary must still be visible to posix_spawn.
-        var (pid, execChannel) = Launch(initPath, joined.Where(n => n.Type != "mount").ToList(), stdio, cgroup, config);
-        var exec = new ExecProcess(pid);
+        var (pid, execChannel, console) = Launch(initPath, joined.Where(n => n.Type != "mount").ToList(), stdio, cgroup, config);
+        var exec = new ExecProcess(pid, console);
         Go(pid, execChannel, exec.SetExited);
         return exec;
     }
+
+    HookState State(string status) => new() { Id = Id, Status = status, Pid = Pid, Bundle = bundle, Annotations = spec.Annotations };
 
     static string ProcNsName(string type) => type switch { "mount" => "mnt", "network" => "net", _ => type };
 
@@ -160,7 +202,9 @@ public sealed partial class LinuxContainer
         if (destroyed) return;
         destroyed = true;
         channel.Dispose();
+        TakeConsole()?.Dispose();
         cgroup?.Destroy();
+        HookRunner.RunLoggingFailures("poststop", spec.Hooks?.Poststop, State("stopped"));
     }
 
     public void Dispose()
@@ -189,10 +233,19 @@ public sealed class ExecProcess
     readonly object waitLock = new();
     int? exitCode;
 
-    internal ExecProcess(int pid) => Pid = pid;
+    SafeFileHandle? console;
+
+    internal ExecProcess(int pid, SafeFileHandle? console)
+    {
+        Pid = pid;
+        this.console = console;
+    }
 
     /// <summary>Host pid of the process.</summary>
     public int Pid { get; }
+
+    /// <summary>With <c>process.terminal</c>: the pty master; the caller takes ownership.</summary>
+    public SafeFileHandle? TakeConsole() => Interlocked.Exchange(ref console, null);
 
     internal void SetExited(int code)
     {

@@ -16,8 +16,16 @@ public sealed class CreateOptions
     public required string BundleDir { get; init; }
     /// <summary>The spec; when null, <c>BundleDir/config.json</c> is read.</summary>
     public Oci.Spec? Spec { get; init; }
-    /// <summary>Stdio for the container process. With <c>process.terminal</c> it is the pty slave on all three.</summary>
+    /// <summary>
+    /// Stdio for init. With <c>process.terminal</c> the user's process gets the pty init makes
+    /// instead, and this only carries init's own output until then.
+    /// </summary>
     public required ContainerStdio Stdio { get; init; }
+    /// <summary>
+    /// With <c>process.terminal</c>: a unix socket to send the pty master to (SCM_RIGHTS), as runc's
+    /// --console-socket. When null the master stays with the container (<see cref="LinuxContainer.TakeConsole"/>).
+    /// </summary>
+    public string? ConsoleSocket { get; init; }
     /// <summary>Path of the berth-runc binary used as the init stage; default: berth-runc beside the current executable.</summary>
     public string? InitPath { get; init; }
 }

@@ -4,10 +4,15 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Runtime;
 
-/// <summary>Pseudo-terminals for containers with <c>process.terminal</c>: the caller keeps the master, init gets the slave as stdio.</summary>
+/// <summary>
+/// Pseudo-terminals for containers with <c>process.terminal</c>. Init opens one inside the
+/// container (its /dev/ptmx, so the slave lives in the container's devpts), keeps the slave as
+/// stdio and hands the master to the runtime's caller.
+/// </summary>
 public static class Pty
 {
-    public static (SafeFileHandle Master, SafeFileHandle Slave) Open()
+    /// <summary>A new pty from this mount namespace's /dev/ptmx; <c>SlavePath</c> is the slave's name there.</summary>
+    public static (SafeFileHandle Master, SafeFileHandle Slave, string SlavePath) Open()
     {
         var master = new SafeFileHandle(LibC.Check(LibC.PosixOpenpt(LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC), "posix_openpt"), ownsHandle: true);
         try
@@ -19,7 +24,7 @@ public static class Pty
             if (rc != 0) throw new SysException("ptsname_r", null, rc);
             var path = Encoding.UTF8.GetString(name[..name.IndexOf((byte)0)]);
             var slave = LibC.Check(LibC.Open(path, LibC.O_RDWR | LibC.O_NOCTTY | LibC.O_CLOEXEC), "open", path);
-            return (master, new SafeFileHandle(slave, ownsHandle: true));
+            return (master, new SafeFileHandle(slave, ownsHandle: true), path);
         }
         catch
         {

@@ -1,16 +1,19 @@
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Berth.Interop;
 using Berth.Runtime.Oci;
 
 namespace Berth.Runtime;
 
 // The parent <-> init protocol over the socket that init sees as fd 3. One JSON object per line:
 //   parent -> init : config            init -> parent : ready | error
+//                                    init -> parent : hooks (prestart/createRuntime exist; before pivot_root)
+//   parent -> init : resume (the hooks ran)
+//                                    init -> parent : console, with the pty master attached (process.terminal only)
 //   parent -> init : start             init -> parent : EOF (exec succeeded: fd 3 is close-on-exec) | error
 
 /// <summary>What init needs beyond the spec: where the rootfs and bundle are on the host.</summary>
-public sealed class InitConfig
+public sealed record InitConfig
 {
     public required Spec Spec { get; init; }
     public required string Rootfs { get; init; }
@@ -19,11 +22,18 @@ public sealed class InitConfig
     public bool IsExec { get; init; }
     /// <summary>For exec: the container's mount namespace, which init enters itself.</summary>
     public string? MountNamespace { get; init; }
+    /// <summary>For the hooks' state: the container's id and init's pid as the runtime sees it.</summary>
+    public string Id { get; init; } = "";
+    public int HostPid { get; init; }
+
+    public HookState HookState(string status) =>
+        new() { Id = Id, Status = status, Pid = HostPid, Bundle = BundleDir, Annotations = Spec.Annotations };
 }
 
 public sealed class SyncMessage
 {
-    public const string Config = "config", Ready = "ready", Start = "start", Error = "error";
+    public const string Config = "config", Ready = "ready", Start = "start", Error = "error", Console = "console",
+        Hooks = "hooks", Resume = "resume";
 
     public required string Type { get; init; }
     public string? Message { get; init; }
@@ -35,37 +45,87 @@ public sealed class SyncMessage
 [JsonSerializable(typeof(SyncMessage))]
 internal sealed partial class SyncJson : JsonSerializerContext;
 
-/// <summary>One end of the sync socket.</summary>
+/// <summary>
+/// One end of the sync socket. Reads with recvmsg rather than a stream, because a message may carry a
+/// descriptor (the console's pty master) and a buffered stream read would drop it.
+/// </summary>
 public sealed class SyncChannel : IDisposable
 {
     public const int InitFd = 3;
 
-    readonly Socket socket;
-    readonly NetworkStream stream;
-    readonly StreamReader reader;
+    readonly int fd;
+    readonly List<byte> pending = [];
+    readonly List<int> receivedFds = [];
+    bool disposed;
 
     public SyncChannel(int fd)
     {
-        socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-        stream = new NetworkStream(socket, ownsSocket: true);
-        reader = new StreamReader(stream);
+        this.fd = fd;
+        // Fails when the fd is not open, so init run by hand gets a clear message.
+        LibC.Check(LibC.Fcntl(fd, LibC.F_GETFD, 0), "fcntl F_GETFD", $"fd {fd}");
     }
 
-    public void Send(SyncMessage message)
+    public void Send(SyncMessage message, int passFd = -1)
     {
         var bytes = JsonSerializer.SerializeToUtf8Bytes(message, SyncJson.Default.SyncMessage);
-        stream.Write(bytes);
-        stream.WriteByte((byte)'\n');
+        Array.Resize(ref bytes, bytes.Length + 1);
+        bytes[^1] = (byte)'\n';
+        ReadOnlySpan<int> fds = passFd >= 0 ? [passFd] : [];
+        for (var sent = 0; sent < bytes.Length;)
+        {
+            // The descriptor rides on the first byte; the rest, if the kernel took only part, goes without it.
+            var n = LibC.SendWithFds(fd, bytes.AsSpan(sent), sent == 0 ? fds : []);
+            if (n < 0)
+            {
+                var e = SysException.FromLastError("sendmsg", "sync socket");
+                if (e.Errno == Errno.EINTR) continue;
+                throw new IOException(e.Message, e);
+            }
+            sent += (int)n;
+        }
     }
 
     /// <summary>The next message, or null at EOF (the peer exec'd or exited).</summary>
     public SyncMessage? Receive()
     {
-        string? line;
-        try { line = reader.ReadLine(); }
-        catch (IOException) { return null; }
-        return line is null ? null : JsonSerializer.Deserialize(line, SyncJson.Default.SyncMessage);
+        Span<byte> buffer = stackalloc byte[4096];
+        while (true)
+        {
+            var newline = pending.IndexOf((byte)'\n');
+            if (newline >= 0)
+            {
+                var line = pending.GetRange(0, newline).ToArray();
+                pending.RemoveRange(0, newline + 1);
+                return JsonSerializer.Deserialize(line, SyncJson.Default.SyncMessage);
+            }
+            var n = LibC.ReceiveWithFds(fd, buffer, receivedFds);
+            if (n == 0) return null;
+            if (n < 0)
+            {
+                var e = SysException.FromLastError("recvmsg", "sync socket");
+                if (e.Errno == Errno.EINTR) continue;
+                // ECONNRESET: the peer died with unread data; for the protocol that is EOF.
+                return null;
+            }
+            pending.AddRange(buffer[..(int)n]);
+        }
     }
 
-    public void Dispose() => reader.Dispose();
+    /// <summary>The oldest descriptor received and not yet taken; the caller owns it.</summary>
+    public int TakeFd()
+    {
+        if (receivedFds.Count == 0) throw new RuntimeException("sync: expected a descriptor from init, got none");
+        var taken = receivedFds[0];
+        receivedFds.RemoveAt(0);
+        return taken;
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        foreach (var extra in receivedFds) LibC.Close(extra);
+        receivedFds.Clear();
+        LibC.Close(fd);
+    }
 }

@@ -1,5 +1,4 @@
 using Berth.Interop;
-using Berth.Runtime.Oci;
 using Berth.Runtime;
 using Berth.Shim.Client;
 using Microsoft.Win32.SafeHandles;
@@ -7,9 +6,9 @@ using Microsoft.Win32.SafeHandles;
 namespace Berth.Shim;
 
 /// <summary>
-/// The shim's ends of the container's stdio: pipes for a plain container, a pty master for a tty one.
-/// The container's ends are handed to the runtime and closed here after create, so output reaches EOF
-/// exactly when the container's processes are gone.
+/// The shim's ends of the container's stdio: pipes for a plain container, the pty master for a tty one.
+/// The container's pipe ends are handed to the runtime and closed here after create, so output reaches
+/// EOF exactly when the container's processes are gone; a tty's slave only ever exists inside the container.
 /// </summary>
 public sealed class ContainerIo : IDisposable
 {
@@ -51,21 +50,14 @@ public sealed class ContainerIo : IDisposable
     }
 
     /// <summary>
-    /// A pty: the slave becomes the container's stdin, stdout and stderr; the master carries output (as
-    /// stdout) and, when <paramref name="openStdin"/>, input.
+    /// A tty container's stdio: the master of the pty that init made inside the container. It carries
+    /// output (as stdout) and, when <paramref name="openStdin"/>, input.
     /// </summary>
-    public static ContainerIo CreatePty(bool openStdin, Box? size)
+    public static ContainerIo ForConsole(SafeFileHandle master, bool openStdin)
     {
-        var (master, slave) = Pty.Open();
         var io = new ContainerIo { Tty = true, _master = master };
         try
         {
-            int slaveFd = (int)slave.DangerousGetHandle();
-            // Ownership of the slave fd passes to _containerEnds; the SafeFileHandle must not close it too.
-            slave.SetHandleAsInvalid();
-            io._containerEnds.Add(slaveFd);
-            io.ForContainer = new ContainerStdio(slaveFd, slaveFd, slaveFd);
-            if (size is { Height: > 0, Width: > 0 }) io.Resize((int)size.Height, (int)size.Width);
             // Separate fds for reading and writing so the output pump and stdin writers never share a stream.
             io._outputs.Add((Open(Duplicate(master), FileAccess.Read), StdStream.Stdout));
             if (openStdin) io.Stdin = Open(Duplicate(master), FileAccess.Write);

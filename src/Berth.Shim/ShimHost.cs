@@ -44,15 +44,19 @@ public sealed class ShimHost
             bool logExisted = File.Exists(args.Log);
             var log = new JsonFileLogWriter(args.Log);
             undo.Push(() => { log.Dispose(); if (!logExisted) File.Delete(args.Log); });
-            var io = tty ? ContainerIo.CreatePty(args.OpenStdin, spec.Process?.ConsoleSize) : ContainerIo.CreatePipes(args.OpenStdin);
-            undo.Push(io.Dispose);
+            // A tty container's pty is made by init inside the container; its master comes back from create.
+            var pipes = tty ? null : ContainerIo.CreatePipes(args.OpenStdin);
+            if (pipes is not null) undo.Push(pipes.Dispose);
 
             var container = LinuxContainer.Create(new CreateOptions
             {
-                Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = io.ForContainer, InitPath = args.InitPath,
+                Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = pipes?.ForContainer ?? new ContainerStdio(-1, -1, -1),
+                InitPath = args.InitPath,
             });
             // Dispose kills an init that was never started and removes its cgroup.
             undo.Push(container.Dispose);
+            var io = pipes ?? ContainerIo.ForConsole(container.TakeConsole() ?? throw new RuntimeException("init made no console"), args.OpenStdin);
+            if (pipes is null) undo.Push(io.Dispose);
             io.CloseContainerEnds();
 
             WriteFile(args.StateDir, "shim.pid", Environment.ProcessId.ToString(), undo);

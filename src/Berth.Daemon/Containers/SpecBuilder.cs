@@ -1,4 +1,7 @@
+using Berth.Daemon.Engine;
+using Berth.Runtime;
 using Berth.Runtime.Oci;
+using Berth.Runtime.Seccomp;
 
 namespace Berth.Daemon.Containers;
 
@@ -64,8 +67,39 @@ public static class SpecBuilder
         if (host.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(host.Sysctls);
         linux.CgroupsPath = (string.IsNullOrEmpty(host.CgroupParent) ? "/berth" : host.CgroupParent.TrimEnd('/')) + "/" + c.Id;
         linux.Resources = BuildResources(host);
+        linux.Seccomp = BuildSeccomp(host, p.Capabilities.Bounding ?? []);
         spec.Annotations = new Dictionary<string, string> { ["org.berth.container.name"] = c.Name.TrimStart('/') };
         return spec;
+    }
+
+    /// <summary>
+    /// Docker's rules: no filter for --privileged or seccomp=unconfined; the profile the CLI read from
+    /// seccomp=FILE (it sends the file's JSON); otherwise the default profile. Either is resolved
+    /// against the container's capabilities.
+    /// </summary>
+    static LinuxSeccomp? BuildSeccomp(Api.HostConfig host, IReadOnlyCollection<string> capabilities)
+    {
+        string? profile = null;
+        foreach (var opt in host.SecurityOpt ?? [])
+        {
+            // "seccomp:VALUE" is the pre-1.12 spelling Docker still accepts.
+            var sep = opt.IndexOfAny(['=', ':']);
+            if (sep > 0 && opt[..sep] == "seccomp") profile = opt[(sep + 1)..];
+        }
+        if (host.Privileged || profile == "unconfined") return null;
+        if (profile is null) return DefaultSeccompProfile.Create().ToOci(capabilities);
+        try
+        {
+            var oci = DockerSeccompProfile.Parse(profile).ToOci(capabilities);
+            // Compiled here too, so a bad profile is refused with a clear message before anything starts.
+            SeccompCompiler.Compile(oci);
+            return oci;
+        }
+        catch (RuntimeException e)
+        {
+            // An ApiException, not an ArgumentException: start's --rm cleanup only handles the former.
+            throw new ApiException(400, e.Message, e);
+        }
     }
 
     static Mount Bind(string source, string dest) =>

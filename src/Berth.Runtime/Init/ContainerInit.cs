@@ -1,6 +1,7 @@
 using System.Text;
 using Berth.Interop;
 using Berth.Runtime.Oci;
+using Berth.Runtime.Seccomp;
 
 namespace Berth.Runtime.Init;
 
@@ -14,6 +15,11 @@ public static class ContainerInit
 {
     public static int Run()
     {
+        // Until it execs, init is the host's berth-runc binary inside the container's pid namespace.
+        // Not dumpable, its /proc/<pid>/exe, fd, mem and environ are closed to the container's
+        // processes (they lack CAP_SYS_PTRACE), so none can reopen the runtime binary for writing
+        // (CVE-2019-5736) or reach init's host fds. execve makes the user's process dumpable again.
+        LibC.Prctl(LibC.PR_SET_DUMPABLE, 0, 0, 0, 0);
         SyncChannel channel;
         try { channel = new SyncChannel(SyncChannel.InitFd); }
         catch (Exception e)
@@ -26,10 +32,11 @@ public static class ContainerInit
             try
             {
                 var config = channel.Receive()?.InitConfig ?? throw new RuntimeException("init: no config from the runtime");
-                var (path, argv, env) = Prepare(config);
+                var (path, argv, env, seccompLast) = Prepare(config, channel);
                 channel.Send(new SyncMessage { Type = SyncMessage.Ready });
                 if (channel.Receive()?.Type != SyncMessage.Start) return 1;
-                return Exec(channel, path, argv, env);
+                if (!config.IsExec) HookRunner.Run("startContainer", config.Spec.Hooks?.StartContainer, config.HookState("created"));
+                return Exec(channel, path, argv, env, seccompLast);
             }
             catch (Exception e)
             {
@@ -39,15 +46,19 @@ public static class ContainerInit
         }
     }
 
-    static (string Path, List<string> Argv, List<string> Env) Prepare(InitConfig config)
+    /// <summary>Builds the container; returns what to exec and, with no_new_privs, the seccomp filter to load right before.</summary>
+    static (string Path, List<string> Argv, List<string> Env, SeccompProgram? SeccompLast) Prepare(InitConfig config, SyncChannel channel)
     {
         var spec = config.Spec;
         var process = spec.Process ?? throw new RuntimeException("the spec has no process");
+        // Compiled first, so that a bad profile fails before anything is mounted.
+        var seccomp = spec.Linux?.Seccomp is { } profile ? SeccompCompiler.Compile(profile) : null;
         JoinCgroupNamespace(spec);
         if (config.IsExec) JoinMountNamespace(config.MountNamespace);
-        else
+        else RootfsSetup.Prepare(config, () => RunCreateHooks(config, channel));
+        if (process.Terminal) CreateConsole(channel, process, bindDevConsole: !config.IsExec);
+        if (!config.IsExec)
         {
-            RootfsSetup.Prepare(config);
             foreach (var (key, value) in spec.Linux?.Sysctl ?? [])
                 File.WriteAllText("/proc/sys/" + key.Replace('.', '/'), value);
             if (Has(spec, "uts"))
@@ -55,18 +66,61 @@ public static class ContainerInit
                 if (spec.Hostname is { Length: > 0 } host) SetName(host, LibC.SetHostname, "sethostname");
                 if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
             }
+            RootfsSetup.Finish(spec);
             Directory.CreateDirectory(process.Cwd);
         }
         foreach (var r in process.Rlimits ?? []) SetRlimit(r);
         if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
-        if (process.Terminal) LibC.Check(LibC.Ioctl(0, LibC.TIOCSCTTY, 0), "ioctl TIOCSCTTY");
 
+        // Without no_new_privs loading a filter needs CAP_SYS_ADMIN, which switching user may drop: load it
+        // now, as runc does; the rest of init then runs under it. With no_new_privs it waits until just before execve.
+        if (seccomp is not null && !process.NoNewPrivileges) LoadSeccomp(seccomp);
         Credentials.Apply(process);
         Directory.SetCurrentDirectory(process.Cwd);
         var env = process.Env ?? [];
         var path = PathResolver.LookPath(process.Args[0], env);
         LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
-        return (path, process.Args, env);
+        return (path, process.Args, env, process.NoNewPrivileges ? seccomp : null);
+    }
+
+    /// <summary>
+    /// Before pivot_root: the parent runs prestart and createRuntime hooks (runtime namespace) while
+    /// init waits, then init runs createContainer hooks itself, in the container's namespaces.
+    /// </summary>
+    static void RunCreateHooks(InitConfig config, SyncChannel channel)
+    {
+        var hooks = config.Spec.Hooks;
+        if (hooks is null) return;
+        if (hooks.Prestart is { Count: > 0 } || hooks.CreateRuntime is { Count: > 0 })
+        {
+            channel.Send(new SyncMessage { Type = SyncMessage.Hooks });
+            var reply = channel.Receive();
+            if (reply?.Type != SyncMessage.Resume) throw new RuntimeException("init: the runtime did not resume after the createRuntime hooks");
+        }
+        HookRunner.Run("createContainer", hooks.CreateContainer, config.HookState("creating"));
+    }
+
+    static void LoadSeccomp(SeccompProgram program) =>
+        LibC.Check(LibC.SeccompSetModeFilter(program.Flags, program.Instructions), "seccomp", "load filter");
+
+    /// <summary>
+    /// Opens a pty from the container's own /dev/ptmx, so the slave is a /dev/pts/N of the
+    /// container's devpts, and makes it stdio, controlling terminal and /dev/console; the master
+    /// goes to the runtime over the sync socket.
+    /// </summary>
+    static void CreateConsole(SyncChannel channel, Oci.Process process, bool bindDevConsole)
+    {
+        var (master, slave, slavePath) = Pty.Open();
+        using (master)
+        using (slave)
+        {
+            if (process.ConsoleSize is { Height: > 0, Width: > 0 } size) Pty.Resize(master, (ushort)size.Height, (ushort)size.Width);
+            channel.Send(new SyncMessage { Type = SyncMessage.Console }, (int)master.DangerousGetHandle());
+            if (bindDevConsole) RootfsSetup.BindConsole(slavePath);
+            var fd = (int)slave.DangerousGetHandle();
+            for (var target = 0; target < 3; target++) LibC.Check(LibC.Dup2(fd, target), "dup2", slavePath);
+        }
+        LibC.Check(LibC.Ioctl(0, LibC.TIOCSCTTY, 0), "ioctl TIOCSCTTY");
     }
 
     static bool Has(Spec spec, string ns) => spec.Linux?.Namespaces?.Any(n => n.Type == ns) == true;
@@ -127,8 +181,9 @@ public static class ContainerInit
         }
     }
 
-    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env)
+    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env, SeccompProgram? seccomp)
     {
+        if (seccomp is not null) LoadSeccomp(seccomp);
         // Nothing of init's may leak into the user's process; fd 3 must close so the parent sees EOF.
         LibC.Check(LibC.CloseRange(3, uint.MaxValue, LibC.CLOSE_RANGE_CLOEXEC), "close_range");
         var args = LibC.AllocStringArray(argv);

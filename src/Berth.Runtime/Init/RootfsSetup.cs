@@ -5,7 +5,8 @@ namespace Berth.Runtime.Init;
 
 /// <summary>
 /// Builds the container's filesystem view inside init's fresh mount namespace: propagation,
-/// the rootfs bind, the spec's mounts, /dev, pivot_root, then masked and read-only paths.
+/// the rootfs bind, the spec's mounts, /dev, pivot_root (<see cref="Prepare"/>); then, once init
+/// has made the console, masked and read-only paths (<see cref="Finish"/>).
 /// </summary>
 static class RootfsSetup
 {
@@ -16,7 +17,8 @@ static class RootfsSetup
         new("null", 1, 3), new("zero", 1, 5), new("full", 1, 7), new("random", 1, 8), new("urandom", 1, 9), new("tty", 5, 0),
     ];
 
-    public static void Prepare(InitConfig config)
+    /// <summary>Everything up to and including pivot_root; <paramref name="beforePivot"/> runs with the mounts in place.</summary>
+    public static void Prepare(InitConfig config, Action beforePivot)
     {
         var spec = config.Spec;
         var rootfs = config.Rootfs;
@@ -28,9 +30,14 @@ static class RootfsSetup
         if (spec.Mounts?.Any(m => m.Destination == "/dev" && !MountOptions.Parse(m.Options, m.Type).Bind) == true)
             PopulateDev(rootfs, spec);
         else foreach (var d in spec.Linux?.Devices ?? []) CreateDevice(rootfs, d);
-        if (spec.Process?.Terminal == true) BindConsole(rootfs);
 
+        beforePivot();
         PivotRoot(rootfs);
+    }
+
+    /// <summary>The last steps, after the console exists: they may make /dev or / read-only.</summary>
+    public static void Finish(Spec spec)
+    {
         if (spec.Root?.Readonly == true) Remount("/", LibC.MS_RDONLY);
         foreach (var path in spec.Linux?.MaskedPaths ?? []) Mask(path);
         foreach (var path in spec.Linux?.ReadonlyPaths ?? []) MakeReadonly(path);
@@ -139,14 +146,11 @@ static class RootfsSetup
         LibC.Check(LibC.chown(path, d.Uid ?? 0, d.Gid ?? 0), "chown", path);
     }
 
-    /// <summary>Makes the pty on fd 0 the container's /dev/console, as runc does.</summary>
-    static void BindConsole(string rootfs)
+    /// <summary>Makes the container's pty slave its /dev/console, as runc does. Runs after pivot_root.</summary>
+    public static void BindConsole(string slavePath)
     {
-        var tty = new FileInfo("/proc/self/fd/0").LinkTarget;
-        if (tty is null || !tty.StartsWith("/dev/pts/", StringComparison.Ordinal)) return;
-        var console = Path.Combine(rootfs, "dev/console");
-        CreateFile(console);
-        Mount(tty, console, null, LibC.MS_BIND, null);
+        CreateFile("/dev/console");
+        Mount(slavePath, "/dev/console", null, LibC.MS_BIND, null);
     }
 
     static void PivotRoot(string rootfs)
