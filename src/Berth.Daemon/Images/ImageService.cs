@@ -281,7 +281,7 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         if (Want("container"))
             report.Containers = containers.All.OrderByDescending(c => c.Record.Created).Select(c =>
             {
-                var row = ContainerViews.Summary(c, images.Find(c.Record.ImageId)?.RepoTags.FirstOrDefault() ?? c.Record.Config.Image ?? c.Record.ImageId);
+                var row = ContainerViews.Summary(c, images.Find(c.Record.ImageId)?.RepoTags.FirstOrDefault() ?? c.Record.Config.Image ?? c.Record.ImageId, ports: []);
                 row.SizeRw = images.ContainerLayerSize(c.Id);
                 row.SizeRootFs = row.SizeRw + (images.Find(c.Record.ImageId)?.Size ?? 0);
                 return row;
