@@ -21,6 +21,10 @@ public sealed class SecurityTests(DaemonFixture d) : IClassFixture<DaemonFixture
         Assert.True(code == 0, stderr);
         Assert.Equal("refused\n", stdout);
         Assert.Contains("Operation not permitted", stderr);
+
+        // docker info says so, as dockerd does with its built-in profile.
+        var info = await d.Docker("info", "--format", "{{json .SecurityOptions}}");
+        Assert.Contains("name=seccomp,profile=builtin", info.Out);
     }
 
     [Fact]

@@ -101,7 +101,7 @@ public sealed class SystemService(DaemonOptions options, ContainerStore containe
             Runtimes = options.Runtimes.ToDictionary(kv => kv.Key, kv => new RuntimeInfo { Path = kv.Value }),
             DefaultRuntime = options.DefaultRuntime,
             LiveRestoreEnabled = true,
-            SecurityOptions = ["name=cgroupns"],
+            SecurityOptions = ["name=seccomp,profile=builtin", "name=cgroupns"],
         };
         info.Runtimes["native"] = new RuntimeInfo { Path = Path.Combine(options.BinDir, "berth-runc") };
         if (options.Bridge == "none") info.Warnings = ["WARNING: networking is disabled (--bridge none)"];
