@@ -26,6 +26,9 @@ public sealed partial class ContainerService
             pending = new PendingAttach { Stdin = stdin && c.Record.Config.OpenStdin, Stdout = stdout, Stderr = stderr };
             lock (c.PendingAttaches) c.PendingAttaches.Add(pending);
         }
+        // Published when the attach is taken, before the 101: a `run` client sends start only after
+        // it, so the event stream shows attach before start, as with dockerd.
+        if (stream) Publish(c, "attach");
         Stream client;
         try { client = await job.Stdout.HijackAsync(tty ? RawStream : MultiplexedStream); }
         catch
@@ -62,7 +65,6 @@ public sealed partial class ContainerService
         if (shimStream is null) return;
         await using (shimStream)
         {
-            Publish(c, "attach");
             await PumpAsync(client, shimStream, stdin && c.Record.Config.OpenStdin, CancellationToken.None);
         }
     }
