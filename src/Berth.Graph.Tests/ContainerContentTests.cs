@@ -1,32 +1,10 @@
 using System.Formats.Tar;
-using Berth.Graph.Drivers;
 
 namespace Berth.Graph.Tests;
 
 /// <summary>diff, export and commit of a container layer, on each driver.</summary>
-public abstract class ContainerContentTests : IDisposable
+public abstract class ContainerContentTests : StoreOnDriverTests
 {
-    readonly TempDir _tmp = new();
-    ImageStore? _store;
-    protected abstract string DriverName { get; }
-
-    ImageStore Store
-    {
-        get
-        {
-            Root.Require();
-            if (DriverName == "overlay2" && !Overlay2Driver.Probe(_tmp.Path, out var reason))
-                Assert.Skip($"overlayfs unavailable here: {reason}");
-            return _store ??= ImageStore.Open(_tmp.Path, DriverName);
-        }
-    }
-
-    public void Dispose()
-    {
-        _store?.Dispose();
-        _tmp.Dispose();
-    }
-
     const string Cid = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
     /// <summary>An image with /etc/{keep,change,remove} and /old/{a,b}, and a container that adds, changes and deletes.</summary>
@@ -111,7 +89,7 @@ public abstract class ContainerContentTests : IDisposable
         Assert.Equal("n", files["new/file"]);
         Assert.DoesNotContain("etc/remove", files.Keys);
         Assert.DoesNotContain(files.Keys, k => k.StartsWith("old", StringComparison.Ordinal));
-        Assert.DoesNotContain(TempDir.MountsUnder(_tmp.Path), m => m.EndsWith("/merged", StringComparison.Ordinal));
+        Assert.DoesNotContain(TempDir.MountsUnder(Tmp.Path), m => m.EndsWith("/merged", StringComparison.Ordinal));
     }
 }
 

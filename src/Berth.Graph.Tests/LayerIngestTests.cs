@@ -1,39 +1,17 @@
 using System.Security.Cryptography;
 using System.Text;
-using Berth.Graph.Drivers;
 
 namespace Berth.Graph.Tests;
 
 /// <summary>The layer ingest API that pull, load and commit build on: ImportLayer, RegisterImage, OpenLayerTar.</summary>
-public abstract class LayerIngestTests : IDisposable
+public abstract class LayerIngestTests : StoreOnDriverTests
 {
-    readonly TempDir _tmp = new();
-    ImageStore? _store;
-    protected abstract string DriverName { get; }
-
-    ImageStore Store
-    {
-        get
-        {
-            Root.Require();
-            if (DriverName == "overlay2" && !Overlay2Driver.Probe(_tmp.Path, out var reason))
-                Assert.Skip($"overlayfs unavailable here: {reason}");
-            return _store ??= ImageStore.Open(_tmp.Path, DriverName);
-        }
-    }
-
-    public void Dispose()
-    {
-        _store?.Dispose();
-        _tmp.Dispose();
-    }
-
     static readonly byte[] Base = new TarBuilder().Dir("etc").File("etc/a", "a").File("etc/b", "b").Bytes();
     static readonly byte[] Top = new TarBuilder().Dir("etc").File("etc/.wh.a", "").File("etc/c", "c").Bytes();
 
     static string Sha(byte[] b) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(b));
 
-    string[] Blobs() => Directory.GetFiles(_tmp.Combine("blobs", "sha256")).Select(Path.GetFileName).ToArray()!;
+    string[] Blobs() => Directory.GetFiles(Tmp.Combine("blobs", "sha256")).Select(Path.GetFileName).ToArray()!;
 
     [Fact]
     public async Task ImportLayerAsync_stacks_layers_and_reports_chain_and_diff_ids()
@@ -76,7 +54,7 @@ public abstract class LayerIngestTests : IDisposable
         Assert.Contains("digest mismatch", e.Message);
         Assert.Empty(Store.Driver.List());
         Assert.Empty(Blobs());
-        Assert.Empty(Directory.GetFileSystemEntries(_tmp.Combine("tmp")));
+        Assert.Empty(Directory.GetFileSystemEntries(Tmp.Combine("tmp")));
         Assert.False(Store.HasLayer(Sha(Base)));
     }
 

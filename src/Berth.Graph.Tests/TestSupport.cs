@@ -96,3 +96,29 @@ public sealed class TarBuilder
         return c.Wrap(data).ToArray();
     }
 }
+
+/// <summary>An image store on a temporary root with the driver a subclass names, skipped where the host lacks it.</summary>
+public abstract class StoreOnDriverTests : IDisposable
+{
+    protected TempDir Tmp { get; } = new();
+    ImageStore? _store;
+    protected abstract string DriverName { get; }
+
+    protected ImageStore Store
+    {
+        get
+        {
+            Root.Require();
+            if (DriverName == "overlay2" && !Berth.Graph.Drivers.Overlay2Driver.Probe(Tmp.Path, out var reason))
+                Assert.Skip($"overlayfs unavailable here: {reason}");
+            return _store ??= ImageStore.Open(Tmp.Path, DriverName);
+        }
+    }
+
+    public void Dispose()
+    {
+        _store?.Dispose();
+        Tmp.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
