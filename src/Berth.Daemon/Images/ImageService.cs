@@ -29,18 +29,7 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
             if (!filters.Match("reference", v => img.RepoTags.Any(t => MatchReference(t, v)))) continue;
             if (before is { } b && img.Created >= b) continue;
             if (since is { } s && img.Created <= s) continue;
-            rows.Add(new ImageSummary
-            {
-                Id = img.Id,
-                ParentId = img.Parent ?? "",
-                RepoTags = img.RepoTags.ToList(),
-                RepoDigests = img.RepoDigests.ToList(),
-                Created = img.Created.ToUnixTimeSeconds(),
-                Size = img.Size,
-                VirtualSize = img.Size,
-                Labels = img.Config.Labels,
-                Containers = usage.GetValueOrDefault(img.Id),
-            });
+            rows.Add(Summary(img, usage.GetValueOrDefault(img.Id)));
         }
         _ = all; // intermediate build layers don't exist yet, so -a lists the same images
         await job.Stdout.JsonAsync(200, rows, ApiJson.Default.ListImageSummary);
@@ -139,6 +128,20 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
         var img = images.Find(job.Arg(0)) ?? throw ApiException.NoSuchImage(job.Arg(0));
         await job.Stdout.JsonAsync(200, ToInspect(img), ApiJson.Default.ImageInspect);
     }
+
+    /// <summary>One row of `docker images` (and of `system df`, which adds the shared size).</summary>
+    static ImageSummary Summary(ImageRecord img, long containers) => new()
+    {
+        Id = img.Id,
+        ParentId = img.Parent ?? "",
+        RepoTags = img.RepoTags.ToList(),
+        RepoDigests = img.RepoDigests.ToList(),
+        Created = img.Created.ToUnixTimeSeconds(),
+        Size = img.Size,
+        VirtualSize = img.Size,
+        Labels = img.Config.Labels,
+        Containers = containers,
+    };
 
     ImageInspect ToInspect(ImageRecord img) => new()
     {
@@ -265,18 +268,11 @@ public sealed class ImageService(ImageStore images, ContainerStore containers, E
             }
         var report = new DiskUsage { LayersSize = layerSize.Values.Sum() };
         if (Want("image"))
-            report.Images = all.Select(img => new ImageSummary
+            report.Images = all.Select(img =>
             {
-                Id = img.Id,
-                ParentId = img.Parent ?? "",
-                RepoTags = img.RepoTags.ToList(),
-                RepoDigests = img.RepoDigests.ToList(),
-                Created = img.Created.ToUnixTimeSeconds(),
-                Size = img.Size,
-                VirtualSize = img.Size,
-                SharedSize = perImage[img.Id].Where(l => layerUse[l.Key] > 1).Sum(l => l.Value),
-                Labels = img.Config.Labels,
-                Containers = usage.GetValueOrDefault(img.Id),
+                var row = Summary(img, usage.GetValueOrDefault(img.Id));
+                row.SharedSize = perImage[img.Id].Where(l => layerUse[l.Key] > 1).Sum(l => l.Value);
+                return row;
             }).ToList();
         if (Want("container"))
             report.Containers = containers.All.OrderByDescending(c => c.Record.Created).Select(c =>
