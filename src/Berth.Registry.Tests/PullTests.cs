@@ -39,18 +39,21 @@ public sealed class PullTests : IDisposable
         public string ManifestDigest => Digest(Manifest);
     }
 
-    static TestImage MakeImage(string content, string arch = "amd64", string manifestType = MediaTypes.DockerManifest)
+    static TestImage MakeImage(string content, string arch = "amd64", string manifestType = MediaTypes.DockerManifest,
+        CompressionLevel level = CompressionLevel.Fastest)
     {
         var tar = new MemoryStream();
         using (var w = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
         {
             var data = Encoding.UTF8.GetBytes(content);
-            var e = new PaxTarEntry(TarEntryType.RegularFile, "hello.txt") { DataStream = new MemoryStream(data), Mode = (UnixFileMode)0b110_100_100 };
+            var e = new PaxTarEntry(TarEntryType.RegularFile, "hello.txt") {
+                DataStream = new MemoryStream(data), Mode = (UnixFileMode)0b110_100_100, ModificationTime = DateTimeOffset.UnixEpoch,
+            };
             w.WriteEntry(e);
         }
         var raw = tar.ToArray();
         var gz = new MemoryStream();
-        using (var g = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true)) g.Write(raw);
+        using (var g = new GZipStream(gz, level, leaveOpen: true)) g.Write(raw);
         var layer = gz.ToArray();
         var config = Encoding.UTF8.GetBytes($$$"""{"architecture":"{{{arch}}}","os":"linux","config":{"Cmd":["sh"]},"created":"2026-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":["{{{Digest(raw)}}}"]}}""");
         var layerType = manifestType == MediaTypes.OciManifest ? MediaTypes.OciLayerGzip : MediaTypes.DockerLayer;
@@ -115,12 +118,26 @@ public sealed class PullTests : IDisposable
     [Fact]
     public async Task Pull_rejects_blob_whose_digest_differs_and_stores_nothing()
     {
-        var img = MakeImage("good");
-        var evil = MakeImage("evil");
+        // Stored (uncompressed) deflate keeps both layers the same size, so only the digest can tell them apart.
+        var img = MakeImage("good", level: CompressionLevel.NoCompression);
+        var evil = MakeImage("evil", level: CompressionLevel.NoCompression);
+        Assert.Equal(img.Layer.Length, evil.Layer.Length);
         Serve("app", img, layerOverride: evil.Layer);
         var e = await Assert.ThrowsAnyAsync<Exception>(() => PullAsync($"{_registry.Host}/app"));
         Assert.Contains("digest", e.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Null(_images.Find($"{_registry.Host}/app:latest"));
+        Assert.Empty(_images.List());
+        Assert.Empty(Directory.GetFiles(_images.Content.TempDir));
+    }
+
+    [Fact]
+    public async Task Pull_rejects_blob_larger_than_its_descriptor_and_stores_nothing()
+    {
+        var img = MakeImage("small", level: CompressionLevel.NoCompression);
+        var big = MakeImage(new string('b', 4096), level: CompressionLevel.NoCompression);
+        Serve("app", img, layerOverride: big.Layer);
+        var e = await Assert.ThrowsAsync<RegistryException>(() => PullAsync($"{_registry.Host}/app"));
+        Assert.Contains("larger than", e.Message);
         Assert.Empty(_images.List());
         Assert.Empty(Directory.GetFiles(_images.Content.TempDir));
     }
