@@ -43,7 +43,7 @@ public static class Registry
     static Dictionary<string, Command> Build()
     {
         var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All())
-            .Concat(StorageCommands.All()).Concat(RegistryCommands.All()).Append(RegistryCommand.Create());
+            .Concat(StorageCommands.All()).Concat(RegistryCommands.All()).Concat(ResourceCommands.All()).Append(RegistryCommand.Create());
         return all.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
@@ -55,7 +55,8 @@ public static class Registry
         ["system events"] = "events", ["image pull"] = "pull", ["image push"] = "push",
         ["image save"] = "save", ["image load"] = "load", ["container export"] = "export", ["container diff"] = "diff",
         ["container commit"] = "commit", ["container prune"] = "container prune", ["image prune"] = "image prune",
-        ["system df"] = "system df",
+        ["system df"] = "system df", ["container stats"] = "stats", ["container update"] = "update", ["container top"] = "top",
+        ["container pause"] = "pause", ["container unpause"] = "unpause",
     };
 
     public static (Command? Command, string[] Args) Resolve(string[] args)

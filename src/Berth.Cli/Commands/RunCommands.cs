@@ -13,14 +13,14 @@ namespace Berth.Cli.Commands;
 public static class RunCommands
 {
     static readonly Flag[] CreateFlags =
-    {
+    [
         new("interactive", 'i', true), new("tty", 't', true), new("rm", IsBool: true), new("name"), new("env", 'e'),
         new("env-file"), new("workdir", 'w'), new("user", 'u'), new("entrypoint"), new("hostname", 'h'), new("label", 'l'),
         new("pull"), new("network"), new("net"), new("publish", 'p'), new("volume", 'v'), new("restart"),
         new("privileged", IsBool: true), new("init", IsBool: true), new("stop-signal"), new("stop-timeout"),
         new("platform"), new("read-only", IsBool: true), new("cap-add"), new("cap-drop"), new("expose"),
-        new("memory", 'm'), new("cidfile"),
-    };
+        new("cidfile"), .. ResourceCommands.CreateFlags,
+    ];
 
     public static IEnumerable<Command> All() => new Command[]
     {
@@ -74,8 +74,8 @@ public static class RunCommands
             LogConfig = new LogConfig { Type = "" },
             CapAdd = p.All("cap-add").Count > 0 ? p.All("cap-add").ToList() : null,
             CapDrop = p.All("cap-drop").Count > 0 ? p.All("cap-drop").ToList() : null,
-            Memory = p.Get("memory") is { } m ? ParseBytes(m) : 0,
         };
+        ResourceCommands.Apply(p, host);
         if (p.Bool("tty") && consoleSize is { } size) host.ConsoleSize = new List<long> { size.Rows, size.Cols };
         if (p.Get("restart") is { } restart)
         {
@@ -118,18 +118,6 @@ public static class RunCommands
         }
         if (!int.TryParse(containerPort, out _)) throw new UsageException($"invalid containerPort: {containerPort}");
         return ($"{containerPort}/{proto}", new PortBinding { HostIp = ip, HostPort = hostPort });
-    }
-
-    static long ParseBytes(string s)
-    {
-        s = s.Trim().ToLowerInvariant().TrimEnd('b');
-        long mult = 1;
-        if (s.Length > 0 && "kmgt".Contains(s[^1]))
-        {
-            mult = s[^1] switch { 'k' => 1L << 10, 'm' => 1L << 20, 'g' => 1L << 30, _ => 1L << 40 };
-            s = s[..^1];
-        }
-        return (long)(double.Parse(s, System.Globalization.CultureInfo.InvariantCulture) * mult);
     }
 
     /// <summary><c>--env-file</c> then <c>-e</c>; a bare name takes its value from our environment when set, as docker does.</summary>

@@ -142,6 +142,17 @@ public sealed partial class ContainerService
             throw ApiException.BadRequest($"unknown or invalid runtime name: {host.Runtime}");
         if (host.Memory is > 0 and < 6 * 1024 * 1024)
             throw ApiException.BadRequest("Minimum memory limit allowed is 6MB");
+        if (host.MemorySwap > 0 && host.Memory == 0)
+            throw ApiException.BadRequest("You should always set the Memory limit when using Memoryswap limit, see usage");
+        if (host.MemorySwap > 0 && host.MemorySwap < host.Memory)
+            throw ApiException.BadRequest("Minimum memoryswap limit should be larger than memory limit, see usage");
+        if (host.MemorySwappiness is { } sw and (< -1 or > 100))
+            throw ApiException.BadRequest($"Invalid value: {sw}, valid memory swappiness range is 0-100");
+        if (host.NanoCpus > 0 && host.CpuPeriod > 0) throw ApiException.BadRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+        if (host.NanoCpus > 0 && host.CpuQuota > 0) throw ApiException.BadRequest("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
+        if (host.BlkioWeight is > 0 and (< 10 or > 1000)) throw ApiException.BadRequest("Range of blkio weight is from 10 to 1000");
+        // Device paths and cgroup rules are checked now, so a bad one fails create rather than a later start.
+        SpecBuilder.ValidateResources(host);
         if (host.Binds is { Count: > 0 } || host.Mounts is { Count: > 0 })
             throw ApiException.NotImplemented("volumes and bind mounts are not supported yet");
     }

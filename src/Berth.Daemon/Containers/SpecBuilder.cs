@@ -209,6 +209,13 @@ public static class SpecBuilder
         return r;
     }
 
+    /// <summary>Throws the error start would give for a bad device path, rule or permission.</summary>
+    public static void ValidateResources(Api.HostConfig h)
+    {
+        BuildResources(h);
+        Devices(h);
+    }
+
     static List<LinuxThrottleDevice>? Throttles(List<Api.ThrottleDevice>? devices) =>
         devices?.Select(d => { var n = DeviceNode(d.Path); return new LinuxThrottleDevice { Major = n.Major, Minor = n.Minor, Rate = d.Rate }; }).ToList();
 
