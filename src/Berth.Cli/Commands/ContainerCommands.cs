@@ -233,7 +233,7 @@ public static class ContainerCommands
                 return 0;
             }
             await c.Out.FlushAsync();
-            c.Err.WriteLine($"Error: No public port '{want}' published for {name}");
+            c.Err.WriteLine($"Error: No public port '{p.Positionals[1]}' published for {name}");
             return 1;
         }
         foreach (var (port, bindings) in info.NetworkSettings.Ports.OrderBy(kv => kv.Key, StringComparer.Ordinal))
