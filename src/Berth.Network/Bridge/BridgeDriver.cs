@@ -92,6 +92,7 @@ public sealed class BridgeDriver : IDisposable
                 inner.SetUp(LoopbackIndex);
                 var eth = inner.RequireLink(interfaceName);
                 inner.AddAddress(eth.Index, address, prefix);
+                inner.SetUp(eth.Index);
                 // The first non-internal network gives the default route; a later one finds it taken.
                 if (!n.Internal)
                     try { inner.AddRoute(IPAddress.Any, 0, n.GatewayAddress, eth.Index); }

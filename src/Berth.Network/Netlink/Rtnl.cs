@@ -71,9 +71,11 @@ public sealed class Rtnl : IDisposable
     /// <summary>
     /// A veth pair <paramref name="name"/> ↔ <paramref name="peer"/>. With <paramref name="peerNetnsFd"/>
     /// the peer is born inside that namespace, so it never appears on the host under its temporary name.
-    /// With <paramref name="masterIndex"/> and <paramref name="up"/> the pair is also enslaved and brought
-    /// up by the same request: every rtnetlink request takes the kernel's global RTNL lock, which
-    /// is contended on a busy host, so a container's start pays for one request instead of four.
+    /// With <paramref name="masterIndex"/> and <paramref name="up"/> the first end is also enslaved and
+    /// brought up by the same request: every rtnetlink request takes the kernel's global RTNL lock,
+    /// which is contended on a busy host, so a container's start pays for one request instead of
+    /// four. The peer stays down: the kernel configures it before the pair is joined, and a veth
+    /// without its peer refuses to come up (ENOTCONN).
     /// </summary>
     public void CreateVeth(string name, string peer, int mtu = 0, int peerNetnsFd = -1, PhysicalAddress? peerMac = null, int masterIndex = 0, bool up = false)
     {
@@ -82,7 +84,7 @@ public sealed class Rtnl : IDisposable
         if (mtu > 0) m.Attr(IFLA_MTU, (uint)mtu);
         if (masterIndex > 0) m.Attr(IFLA_MASTER, (uint)masterIndex);
         m.BeginNest(IFLA_LINKINFO).Attr(IFLA_INFO_KIND, "veth").BeginNest(IFLA_INFO_DATA).BeginNest(VETH_INFO_PEER)
-            .IfInfo(0, flags, flags).Attr(IFLA_IFNAME, peer);
+            .IfInfo().Attr(IFLA_IFNAME, peer);
         if (mtu > 0) m.Attr(IFLA_MTU, (uint)mtu);
         if (peerNetnsFd >= 0) m.Attr(IFLA_NET_NS_FD, (uint)peerNetnsFd);
         if (peerMac is not null) m.Attr(IFLA_ADDRESS, peerMac.GetAddressBytes());
