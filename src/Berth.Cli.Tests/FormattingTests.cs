@@ -1,6 +1,7 @@
 using Berth.Cli.Commands;
 using Berth.Cli.Formatting;
 using Berth.Api;
+using Berth.Cli.Templates;
 
 namespace Berth.Cli.Tests;
 
@@ -85,4 +86,10 @@ public class FormattingTests
         Assert.Equal("no matching subnet for gateway 10.7.0.1", Assert.Throws<UsageException>(() => NetworkCommands.IpamConfigs(["10.9.0.0/16"], [], ["10.7.0.1"], new())).Message);
         Assert.Equal("multiple overlapping subnet configuration is not supported", Assert.Throws<UsageException>(() => NetworkCommands.IpamConfigs(["10.9.0.0/16", "10.9.3.0/24"], [], [], new())).Message);
     }
+
+    [Theory]
+    [InlineData("berth-cli-test", "berth cli test")]
+    [InlineData("com.example.build_id", "build id")]
+    public void Label_column_header_is_the_last_key_part_with_spaces_like_docker(string key, string header) =>
+        Assert.Equal(header, Row.LabelHeader([key]));
 }

@@ -80,7 +80,7 @@ public static class ContainerCommands
         ["ID"] = "CONTAINER ID", ["Image"] = "IMAGE", ["Command"] = "COMMAND", ["CreatedAt"] = "CREATED AT",
         ["RunningFor"] = "CREATED", ["Ports"] = "PORTS", ["State"] = "STATE", ["Status"] = "STATUS", ["Size"] = "SIZE",
         ["Names"] = "NAMES", ["Labels"] = "LABELS", ["Mounts"] = "MOUNTS", ["Networks"] = "NETWORKS",
-        ["LocalVolumes"] = "LOCAL VOLUMES", ["Platform"] = "PLATFORM", ["Label"] = (RowMethod)(_ => "LABEL"),
+        ["LocalVolumes"] = "LOCAL VOLUMES", ["Platform"] = "PLATFORM", ["Label"] = Row.LabelHeader,
     };
 
     static async Task<int> Ps(Cli c, ParsedArgs p)

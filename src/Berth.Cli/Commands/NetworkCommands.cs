@@ -167,7 +167,7 @@ public static class NetworkCommands
     static readonly Row ListHeaders = new()
     {
         ["ID"] = "NETWORK ID", ["Name"] = "NAME", ["Driver"] = "DRIVER", ["Scope"] = "SCOPE", ["IPv4"] = "IPV4", ["IPv6"] = "IPV6",
-        ["Internal"] = "INTERNAL", ["Labels"] = "LABELS", ["CreatedAt"] = "CREATED AT", ["Label"] = (RowMethod)(_ => "LABEL"),
+        ["Internal"] = "INTERNAL", ["Labels"] = "LABELS", ["CreatedAt"] = "CREATED AT", ["Label"] = Row.LabelHeader,
     };
 
     static async Task<int> List(Cli c, ParsedArgs p)
