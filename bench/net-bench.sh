@@ -173,6 +173,8 @@ done
 
 # ---- report ------------------------------------------------------------------------------
 day=$(date -u +%F)
+cp "$TMP/run.json" "$OUT/net-run-$day.json"
+cp "$TMP/xfer.txt" "$OUT/net-xfer-$day.txt"
 python3 - "$TMP" "$OUT/net-benchmarks-$day.md" "$day" "$RUNS" "$XFER_MB" "$XFER_RUNS" "$(nproc)" "$(uname -r)" \
   "$("${dk_docker[@]}" version --format '{{.Server.Version}}')" "$load" <<'PY'
 import json, statistics, sys
@@ -180,8 +182,10 @@ tmp, md_path, day, runs, mb, xruns, cores, kernel, dockerd_ver, load = sys.argv[
 t = json.load(open(f"{tmp}/run.json"))
 med = {k: statistics.median(v) * 1000 for k, v in t.items()}
 rng = {k: f"{min(v) * 1000:.1f}–{max(v) * 1000:.1f}" for k, v in t.items()}
-extra = {e: med[f"{e}:bridge"] - med[f"{e}:none"] for e in ("berth", "docker")}
-lines = ["| Engine | --network none (ms) | default bridge (ms) | bridge extra (ms) |", "|---|--:|--:|--:|"]
+# The bridge's extra cost per round (bridge minus none of the same round, run close together),
+# then the median: on a shared machine this pairs away most of the load drift.
+extra = {e: statistics.median(b - n for b, n in zip(t[f"{e}:bridge"], t[f"{e}:none"])) * 1000 for e in ("berth", "docker")}
+lines = ["| Engine | --network none (ms) | default bridge (ms) | bridge extra, paired (ms) |", "|---|--:|--:|--:|"]
 for e, label in (("berth", "berth CLI -> berthd"), ("docker", "docker CLI -> dockerd")):
     lines.append(f"| {label} | {med[e + ':none']:.1f} ({rng[e + ':none']}) | {med[e + ':bridge']:.1f} ({rng[e + ':bridge']}) | {extra[e]:.1f} |")
 ratio = extra["berth"] / extra["docker"] if extra["docker"] > 0 else float("nan")
@@ -197,7 +201,8 @@ md = f"""### {day}
 
 Machine: {cores} cores, kernel {kernel}; dockerd {dockerd_ver} (Debian docker.io, iptables and
 docker-proxy); each daemon in its own network namespace. Run rows: medians of {runs}
-interleaved rounds (min–max in brackets). Load average when the run began: {load}.
+interleaved rounds (min–max in brackets); the extra cost is the median of each round's
+bridge-minus-none difference. Load average when the run began: {load}.
 
 {chr(10).join(lines)}
 
