@@ -78,10 +78,35 @@ public class ArgsTests
     [Fact]
     public void Publish_spec_splits_ip_host_and_container_port()
     {
-        var (key, b) = RunCommands.ParsePublish("127.0.0.1:8080:80/udp");
+        var (key, b) = Assert.Single(RunCommands.ParsePublish("127.0.0.1:8080:80/udp"));
         Assert.Equal("80/udp", key);
         Assert.Equal("127.0.0.1", b.HostIp);
         Assert.Equal("8080", b.HostPort);
+    }
+
+    [Fact]
+    public void Publish_ranges_map_one_to_one_and_a_host_range_alone_is_kept_for_the_daemon()
+    {
+        var pairs = RunCommands.ParsePublish("8000-8001:80-81").Select(x => (x.Key, x.Binding.HostPort)).ToList();
+        Assert.Equal([("80/tcp", "8000"), ("81/tcp", "8001")], pairs);
+        var (key, b) = Assert.Single(RunCommands.ParsePublish("[::1]:9000-9010:53/udp"));
+        Assert.Equal(("53/udp", "::1", "9000-9010"), (key, b.HostIp, b.HostPort));
+        Assert.Throws<UsageException>(() => RunCommands.ParsePublish("8080:80-81").ToList());
+    }
+
+    [Fact]
+    public void Network_flags_go_to_the_endpoint_of_the_network_named_by_network()
+    {
+        var p = ParsedArgs.Parse(RunCommands.All().First(c => c.Name == "run").Flags,
+            ["--network", "mynet", "--ip", "10.1.2.3", "--network-alias", "web", "--dns", "9.9.9.9", "--add-host", "db=10.0.0.5", "-P", "busybox"], true);
+        var req = RunCommands.BuildCreateRequest(p, detach: true, null);
+        var ep = Assert.Single(req.NetworkingConfig!.EndpointsConfig!);
+        Assert.Equal("mynet", ep.Key);
+        Assert.Equal("10.1.2.3", ep.Value!.IPAMConfig!.IPv4Address);
+        Assert.Equal(["web"], ep.Value.Aliases!);
+        Assert.Equal(["9.9.9.9"], req.HostConfig!.Dns!);
+        Assert.Equal(["db:10.0.0.5"], req.HostConfig.ExtraHosts!);
+        Assert.True(req.HostConfig.PublishAllPorts);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Berth.Cli.Commands;
 using Berth.Cli.Formatting;
 using Berth.Api;
+using Berth.Cli.Templates;
 
 namespace Berth.Cli.Tests;
 
@@ -58,4 +59,37 @@ public class FormattingTests
         var s = Cli.IndentJson("[{\"A\":1,\"B\":{},\"C\":[\"x\",\"\\u003c\"]}]"u8);
         Assert.Equal("[\n    {\n        \"A\": 1,\n        \"B\": {},\n        \"C\": [\n            \"x\",\n            \"\\u003c\"\n        ]\n    }\n]", s);
     }
+
+    [Fact]
+    public void Network_names_sort_in_natural_order_like_docker()
+    {
+        var names = new List<string> { "net10", "bridge", "net2", "net02", "host", "none", "Net1" };
+        names.Sort(NaturalOrder.Compare);
+        Assert.Equal(["Net1", "bridge", "host", "net2", "net02", "net10", "none"], names);
+    }
+
+    [Theory]
+    [InlineData("2026-11-28T07:10:11.3348207Z", "2026-11-28 07:10:11.3348207 +0000 UTC")]
+    [InlineData("2026-11-28T07:10:11.500Z", "2026-11-28 07:10:11.5 +0000 UTC")]
+    [InlineData("2026-11-28T07:10:11Z", "2026-11-28 07:10:11 +0000 UTC")]
+    [InlineData("2026-11-28T08:10:11.25+01:00", "2026-11-28 08:10:11.25 +0100 +0100")]
+    public void Network_created_at_prints_as_go_time_string(string created, string expected) =>
+        Assert.Equal(expected, NetworkCommands.GoTime(created));
+
+    [Fact]
+    public void Ipam_flags_group_under_the_subnet_that_contains_them()
+    {
+        var cfg = NetworkCommands.IpamConfigs(["10.9.0.0/16", "10.8.0.0/24"], ["10.9.1.0/24"], ["10.8.0.254"], new() { ["r"] = "10.9.0.9" });
+        Assert.Equal(2, cfg.Count);
+        Assert.Equal(("10.9.0.0/16", "10.9.1.0/24", null, "10.9.0.9"), (cfg[0].Subnet, cfg[0].IPRange, cfg[0].Gateway, cfg[0].AuxiliaryAddresses!["r"]));
+        Assert.Equal(("10.8.0.0/24", "10.8.0.254"), (cfg[1].Subnet, cfg[1].Gateway));
+        Assert.Equal("no matching subnet for gateway 10.7.0.1", Assert.Throws<UsageException>(() => NetworkCommands.IpamConfigs(["10.9.0.0/16"], [], ["10.7.0.1"], new())).Message);
+        Assert.Equal("multiple overlapping subnet configuration is not supported", Assert.Throws<UsageException>(() => NetworkCommands.IpamConfigs(["10.9.0.0/16", "10.9.3.0/24"], [], [], new())).Message);
+    }
+
+    [Theory]
+    [InlineData("berth-cli-test", "berth cli test")]
+    [InlineData("com.example.build_id", "build id")]
+    public void Label_column_header_is_the_last_key_part_with_spaces_like_docker(string key, string header) =>
+        Assert.Equal(header, Row.LabelHeader([key]));
 }

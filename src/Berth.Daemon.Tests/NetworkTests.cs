@@ -35,6 +35,13 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
     string[] VethsOnBridge() =>
         Directory.Exists($"/sys/class/net/{d.BridgeName}/brif") ? Directory.GetDirectories($"/sys/class/net/{d.BridgeName}/brif").Select(Path.GetFileName).ToArray()! : [];
 
+    /// <summary>berthd deletes an exited container's veth just after reporting the exit, so the count settles within moments.</summary>
+    async Task AssertVethsOnBridge(int expected)
+    {
+        for (int i = 0; i < 50 && VethsOnBridge().Length != expected; i++) await Task.Delay(100);
+        Assert.Equal(expected, VethsOnBridge().Length);
+    }
+
     /// <summary>The nftables table of this fixture's daemon: the berth table whose rules name its bridge.</summary>
     async Task<string?> OwnFirewallTable()
     {
@@ -61,7 +68,7 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             Assert.Equal("hello-from-berth\n", await HttpGet($"http://{ip}/"));
         }
         finally { await d.Docker("rm", "-f", id); }
-        Assert.Empty(VethsOnBridge());
+        await AssertVethsOnBridge(0);
     }
 
     [Fact]
@@ -77,7 +84,7 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             Assert.Equal(125, code);
             Assert.Contains("port is already allocated", err);
             Assert.Equal("created", await Ok(d.Docker("inspect", "-f", "{{.State.Status}}", "port-clash")));
-            Assert.Empty(VethsOnBridge());
+            await AssertVethsOnBridge(0);
             Assert.Equal("", await Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "port-clash")));
         }
         finally { await d.Docker("rm", "-f", "port-clash"); }
@@ -165,7 +172,7 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             await d.StartDaemonAsync();
 
             Assert.DoesNotContain(stale, Links());
-            Assert.Single(VethsOnBridge());
+            await AssertVethsOnBridge(1);
             Assert.Equal("hello-from-berth\n", await HttpGet($"http://127.0.0.1:{port}/"));
         }
         finally
@@ -197,5 +204,114 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             await d.StartDaemonAsync();
             await d.Docker("network", "rm", net);
         }
+    }
+
+    /// <summary>Our CLI and docker's, against the same daemon, print the same bytes and exit the same way.</summary>
+    async Task AssertBerthPrintsLikeDocker(params string[] args)
+    {
+        var ours = await d.Berth(args);
+        var theirs = await d.Docker(args);
+        Assert.True((theirs.Code, theirs.Out, theirs.Err) == (ours.Code, ours.Out, ours.Err),
+            $"berth {string.Join(' ', args)}: exit {ours.Code}\n{ours.Out}{ours.Err}\ndocker: exit {theirs.Code}\n{theirs.Out}{theirs.Err}");
+    }
+
+    [Fact]
+    public async Task Berth_network_and_port_commands_print_what_docker_prints()
+    {
+        d.Require();
+        var net = "cl" + Guid.NewGuid().ToString("N")[..8];
+        var other = net + "b";
+        var id = await Ok(d.Berth("network", "create", "--subnet", "10.199.7.0/24", "--label", "berth-cli-test=1", net));
+        Assert.Matches("^[0-9a-f]{64}$", id);
+        await Ok(d.Berth("network", "create", "--internal", "--label", "berth-cli-test=1", other));
+        string? container = null;
+        try
+        {
+            await AssertBerthPrintsLikeDocker("network", "ls");
+            await AssertBerthPrintsLikeDocker("network", "ls", "-q", "--no-trunc");
+            await AssertBerthPrintsLikeDocker("network", "ls", "--filter", "label=berth-cli-test", "--format", "{{json .}}");
+            await AssertBerthPrintsLikeDocker("network", "ls", "--format", "table {{.Name}}\t{{.Internal}}\t{{.Label \"berth-cli-test\"}}");
+            await AssertBerthPrintsLikeDocker("network", "inspect", net, "bridge");
+            await AssertBerthPrintsLikeDocker("network", "inspect", "-f", "{{.Name}} {{.Internal}}", net, other, "no-such-net");
+            await AssertBerthPrintsLikeDocker("network", "create", "--subnet", "10.199.8.0/24", "--gateway", "10.199.9.1", net + "c");
+
+            container = await Ok(d.Berth("run", "-d", "--network", net, "--ip", "10.199.7.50", "--network-alias", "svc",
+                "-p", "127.0.0.1::80", "-p", "127.0.0.1::81/udp", "busybox", "sleep", "600"));
+            Assert.Equal("10.199.7.50", await Ok(d.Docker("inspect", "-f", $"{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}", container)));
+            Assert.Equal("[svc]", await Ok(d.Docker("inspect", "-f", $"{{{{.NetworkSettings.Networks.{net}.Aliases}}}}", container)));
+            await AssertBerthPrintsLikeDocker("port", container);
+            await AssertBerthPrintsLikeDocker("port", container, "80");
+            await AssertBerthPrintsLikeDocker("port", container, "81/udp");
+            await AssertBerthPrintsLikeDocker("port", container, "82");
+            Assert.Matches(@"^80/tcp -> 127\.0\.0\.1:\d+\n81/udp -> 127\.0\.0\.1:\d+$", await Ok(d.Berth("port", container)));
+
+            await Ok(d.Berth("network", "connect", "--alias", "second", other, container));
+            Assert.Equal($"{net} {other} ", await Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", container)) + " ");
+            await AssertBerthPrintsLikeDocker("network", "inspect", "-f", "{{range .Containers}}{{.IPv4Address}}{{end}}", net);
+            await AssertBerthPrintsLikeDocker("network", "rm", other);
+            await Ok(d.Berth("network", "disconnect", other, container));
+            Assert.Equal(net, await Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", container)));
+
+            var pruned = await d.Berth("network", "prune", "-f", "--filter", "label=berth-cli-test");
+            Assert.Equal((0, $"Deleted Networks:\n{other}\n\n"), (pruned.Code, pruned.Out));
+            await AssertBerthPrintsLikeDocker("network", "rm", "-f", other);
+            await AssertBerthPrintsLikeDocker("network", "rm", other);
+        }
+        finally
+        {
+            if (container is not null) await d.Berth("rm", "-f", container);
+            await d.Berth("network", "rm", net, other);
+        }
+        var gone = await d.Berth("network", "ls", "-q", "--filter", "label=berth-cli-test");
+        Assert.Equal((0, ""), (gone.Code, gone.Out));
+    }
+
+    [Fact]
+    public async Task Containers_reach_their_own_and_each_others_published_ports_through_the_host_address()
+    {
+        d.Require();
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
+        // Published on the bridge's own (host) address only, so nothing listens beyond this host.
+        var hostAddr = d.Subnet + ".1";
+        var fetch = $"for i in $(seq 30); do wget -qO- http://{hostAddr}:{port}/ && exit 0; sleep 0.2; done; exit 1";
+        var own = await Ok(d.Docker("run", "--rm", "-p", $"{hostAddr}:{port}:80", "busybox", "sh", "-c",
+            $"mkdir -p /www && echo hello-from-berth > /www/index.html && httpd -p 80 -h /www && {fetch}"));
+        Assert.Equal("hello-from-berth", own);
+
+        var server = await Ok(d.Docker("run", "-d", "-p", $"{hostAddr}:{port}:80", "busybox", "sh", "-c", HttpdCmd));
+        try { Assert.Equal("hello-from-berth", await Ok(d.Docker("run", "--rm", "busybox", "sh", "-c", fetch))); }
+        finally { await d.Docker("rm", "-f", server); }
+    }
+
+    [Fact]
+    public async Task Legacy_links_on_the_default_bridge_give_hosts_entries_and_docker_variables()
+    {
+        d.Require();
+        var target = "lk" + Guid.NewGuid().ToString("N")[..8];
+        var client = target + "c";
+        var id = await Ok(d.Docker("run", "-d", "--name", target, "--expose", "5432", "--expose", "53/udp", "-e", "SECRET=s3", "busybox", "sleep", "600"));
+        try
+        {
+            var ip = await Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id));
+            var output = await Ok(d.Docker("run", "--rm", "--name", client, "--link", $"{target}:db", "busybox", "sh", "-c",
+                "grep -w db /etc/hosts; env | grep ^DB_ | sort; ping -c1 -W2 db >/dev/null && echo reachable"));
+            var lines = output.Split('\n');
+            Assert.Contains($"{ip}\tdb {id[..12]} {target}", lines);
+            Assert.Contains($"DB_PORT=tcp://{ip}:5432", lines);
+            Assert.Contains($"DB_PORT_5432_TCP=tcp://{ip}:5432", lines);
+            Assert.Contains($"DB_PORT_5432_TCP_ADDR={ip}", lines);
+            Assert.Contains("DB_PORT_5432_TCP_PORT=5432", lines);
+            Assert.Contains("DB_PORT_53_UDP_PROTO=udp", lines);
+            Assert.Contains($"DB_NAME=/{client}/db", lines);
+            Assert.Contains("DB_ENV_SECRET=s3", lines);
+            Assert.Contains("reachable", lines);
+            Assert.Equal($"[/{target}:/{client}/db]", await Ok(d.Docker("inspect", "-f", "{{.HostConfig.Links}}", await Ok(d.Docker("create", "--name", client, "--link", $"{target}:db", "busybox")))));
+
+            var (code, _, err) = await d.Docker("run", "--rm", "--link", "no-such-container:db", "busybox", "true");
+            Assert.Equal(125, code);
+            Assert.Contains("could not get container for no-such-container", err);
+        }
+        finally { await d.Docker("rm", "-f", id, client); }
     }
 }

@@ -80,7 +80,7 @@ public static class ContainerCommands
         ["ID"] = "CONTAINER ID", ["Image"] = "IMAGE", ["Command"] = "COMMAND", ["CreatedAt"] = "CREATED AT",
         ["RunningFor"] = "CREATED", ["Ports"] = "PORTS", ["State"] = "STATE", ["Status"] = "STATUS", ["Size"] = "SIZE",
         ["Names"] = "NAMES", ["Labels"] = "LABELS", ["Mounts"] = "MOUNTS", ["Networks"] = "NETWORKS",
-        ["LocalVolumes"] = "LOCAL VOLUMES", ["Platform"] = "PLATFORM", ["Label"] = (RowMethod)(_ => "LABEL"),
+        ["LocalVolumes"] = "LOCAL VOLUMES", ["Platform"] = "PLATFORM", ["Label"] = Row.LabelHeader,
     };
 
     static async Task<int> Ps(Cli c, ParsedArgs p)
@@ -233,7 +233,7 @@ public static class ContainerCommands
                 return 0;
             }
             await c.Out.FlushAsync();
-            c.Err.WriteLine($"Error: No public port '{want}' published for {name}");
+            c.Err.WriteLine($"Error: No public port '{p.Positionals[1]}' published for {name}");
             return 1;
         }
         foreach (var (port, bindings) in info.NetworkSettings.Ports.OrderBy(kv => kv.Key, StringComparer.Ordinal))

@@ -43,7 +43,7 @@ public static class Registry
     static Dictionary<string, Command> Build()
     {
         var all = ContainerCommands.All().Concat(RunCommands.All()).Concat(ImageCommands.All()).Concat(SystemCommands.All())
-            .Concat(StorageCommands.All()).Concat(RegistryCommands.All()).Concat(ResourceCommands.All()).Append(RegistryCommand.Create());
+            .Concat(StorageCommands.All()).Concat(RegistryCommands.All()).Concat(ResourceCommands.All()).Concat(NetworkCommands.All()).Append(RegistryCommand.Create());
         return all.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
@@ -56,15 +56,17 @@ public static class Registry
         ["image save"] = "save", ["image load"] = "load", ["container export"] = "export", ["container diff"] = "diff",
         ["container commit"] = "commit", ["container prune"] = "container prune", ["image prune"] = "image prune",
         ["system df"] = "system df", ["container stats"] = "stats", ["container update"] = "update", ["container top"] = "top",
-        ["container pause"] = "pause", ["container unpause"] = "unpause",
+        ["container pause"] = "pause", ["container unpause"] = "unpause", ["network list"] = "network ls", ["network remove"] = "network rm",
     };
 
     public static (Command? Command, string[] Args) Resolve(string[] args)
     {
-        if (args.Length >= 2 && args[0] is "container" or "image" or "system")
+        if (args.Length >= 2 && args[0] is "container" or "image" or "system" or "network")
         {
             var key = args[0] + " " + args[1];
             if (ManagementAliases.TryGetValue(key, out var alias)) return (Commands[alias], args[2..]);
+            if (Commands.TryGetValue(key, out var own)) return (own, args[2..]);
+            if (args[0] == "network") return (null, args);
             if (Commands.TryGetValue(args[1], out var sub)) return (sub, args[2..]);
             return (null, args);
         }

@@ -19,7 +19,9 @@ public static class RunCommands
         new("pull"), new("network"), new("net"), new("publish", 'p'), new("volume", 'v'), new("restart"),
         new("privileged", IsBool: true), new("init", IsBool: true), new("stop-signal"), new("stop-timeout"),
         new("platform"), new("read-only", IsBool: true), new("cap-add"), new("cap-drop"), new("expose"),
-        new("cidfile"), .. ResourceCommands.CreateFlags,
+        new("cidfile"), new("ip"), new("ip6"), new("network-alias"), new("net-alias"), new("dns"),
+        new("dns-search"), new("dns-option"), new("dns-opt"), new("add-host"), new("publish-all", 'P', true), new("link"), new("mac-address"),
+        .. ResourceCommands.CreateFlags,
     ];
 
     public static IEnumerable<Command> All() => new Command[]
@@ -90,20 +92,72 @@ public static class RunCommands
         foreach (var e in p.All("expose"))
             (config.ExposedPorts ??= new Dictionary<string, EmptyObject>())[e.Contains('/') ? e : e + "/tcp"] = new EmptyObject();
         foreach (var spec in p.All("publish"))
-        {
-            var (key, binding) = ParsePublish(spec);
-            (config.ExposedPorts ??= new Dictionary<string, EmptyObject>())[key] = new EmptyObject();
-            host.PortBindings ??= new Dictionary<string, List<PortBinding>?>();
-            if (!host.PortBindings.TryGetValue(key, out var list) || list is null) host.PortBindings[key] = list = new List<PortBinding>();
-            list.Add(binding);
-        }
+            foreach (var (key, binding) in ParsePublish(spec))
+            {
+                (config.ExposedPorts ??= new Dictionary<string, EmptyObject>())[key] = new EmptyObject();
+                host.PortBindings ??= new Dictionary<string, List<PortBinding>?>();
+                if (!host.PortBindings.TryGetValue(key, out var list) || list is null) host.PortBindings[key] = list = new List<PortBinding>();
+                list.Add(binding);
+            }
+        host.PublishAllPorts = p.Bool("publish-all");
+        host.Dns = ListOrNull(p.All("dns"));
+        host.DnsSearch = ListOrNull(p.All("dns-search"));
+        host.DnsOptions = ListOrNull(p.All("dns-option").Concat(p.All("dns-opt")).ToList());
+        host.ExtraHosts = ListOrNull(p.All("add-host").Select(AddHost).ToList());
+        host.Links = ListOrNull(p.All("link").Select(Link).ToList());
+        if (p.Get("mac-address") is { Length: > 0 } mac) config.MacAddress = mac;
         var req = new ContainerCreateRequest { Config = config, HostConfig = host };
         req.NetworkingConfig = new NetworkingConfig { EndpointsConfig = new Dictionary<string, EndpointSettings?>() };
+        if (EndpointFromFlags(p) is { } ep) req.NetworkingConfig.EndpointsConfig[host.NetworkMode] = ep;
         return req;
     }
 
-    /// <summary><c>-p [ip:][hostPort:]containerPort[/proto]</c>.</summary>
-    public static (string Key, PortBinding Binding) ParsePublish(string spec)
+    static List<string>? ListOrNull(IReadOnlyList<string> values) => values.Count > 0 ? values.ToList() : null;
+
+    /// <summary>
+    /// --ip, --ip6, --network-alias and --link describe the container's endpoint on the network it
+    /// is created on; docker sends them under that network's name, and nothing when none is given.
+    /// </summary>
+    static EndpointSettings? EndpointFromFlags(ParsedArgs p)
+    {
+        var aliases = p.All("network-alias").Concat(p.All("net-alias")).ToList();
+        string? ip = p.Get("ip"), ip6 = p.Get("ip6");
+        foreach (var (flag, v) in new[] { ("ip", ip), ("ip6", ip6) })
+            if (v is { Length: > 0 } && !System.Net.IPAddress.TryParse(v, out _))
+                throw new UsageException($"invalid argument \"{v}\" for \"--{flag}\" flag: invalid string being converted to IP address: {v}");
+        if (aliases.Count == 0 && string.IsNullOrEmpty(ip) && string.IsNullOrEmpty(ip6) && p.All("link").Count == 0) return null;
+        return new EndpointSettings
+        {
+            IPAMConfig = string.IsNullOrEmpty(ip) && string.IsNullOrEmpty(ip6) ? null : new EndpointIpamConfig { IPv4Address = ip ?? "", IPv6Address = ip6 ?? "" },
+            Aliases = aliases.Count > 0 ? aliases : null,
+            Links = ListOrNull(p.All("link").Select(Link).ToList()),
+        };
+    }
+
+    /// <summary>--add-host NAME:IP (or NAME=IP); docker checks the address client-side, host-gateway aside.</summary>
+    static string AddHost(string v)
+    {
+        int sep = v.IndexOf('=') is >= 0 and var eq ? eq : v.IndexOf(':');
+        if (sep <= 0) throw new UsageException($"invalid argument \"{v}\" for \"--add-host\" flag: bad format for add-host: \"{v}\"");
+        var ip = v[(sep + 1)..].Trim('[', ']');
+        if (ip != "host-gateway" && !System.Net.IPAddress.TryParse(ip, out _))
+            throw new UsageException($"invalid argument \"{v}\" for \"--add-host\" flag: invalid IP address in add-host: \"{ip}\"");
+        return v[..sep] + ":" + ip;
+    }
+
+    /// <summary>--link NAME[:ALIAS]; a bare name is its own alias, as docker's ValidateLink writes it.</summary>
+    static string Link(string v)
+    {
+        var parts = v.Split(':');
+        if (parts.Length > 2 || parts[0].Length == 0) throw new UsageException($"invalid argument \"{v}\" for \"--link\" flag: bad format for links: {v}");
+        return parts.Length == 1 ? v + ":" + v : v;
+    }
+
+    /// <summary>
+    /// <c>-p [ip:][hostPort:]containerPort[/proto]</c>, where both ports may be ranges: equal-length
+    /// ranges map one to one; a host range for one container port lets the daemon pick within it.
+    /// </summary>
+    public static IEnumerable<(string Key, PortBinding Binding)> ParsePublish(string spec)
     {
         var proto = "tcp";
         int slash = spec.LastIndexOf('/');
@@ -116,8 +170,27 @@ public static class RunCommands
             case 2: hostPort = parts[0]; containerPort = parts[1]; break;
             default: ip = string.Join(':', parts[..^2]).Trim('[', ']'); hostPort = parts[^2]; containerPort = parts[^1]; break;
         }
-        if (!int.TryParse(containerPort, out _)) throw new UsageException($"invalid containerPort: {containerPort}");
-        return ($"{containerPort}/{proto}", new PortBinding { HostIp = ip, HostPort = hostPort });
+        var (cFirst, cLast) = PortRange(containerPort, "containerPort");
+        var (hFirst, hLast) = hostPort.Length == 0 ? (0, 0) : PortRange(hostPort, "hostPort");
+        int count = cLast - cFirst + 1;
+        if (hostPort.Length > 0 && count > 1 && hLast - hFirst + 1 != count)
+            throw new UsageException($"invalid ranges specified for container and host Ports: {containerPort} and {hostPort}");
+        for (int i = 0; i < count; i++)
+        {
+            var hp = hostPort.Length == 0 ? "" : count > 1 ? (hFirst + i).ToString() : hostPort;
+            yield return ($"{cFirst + i}/{proto}", new PortBinding { HostIp = ip, HostPort = hp });
+        }
+    }
+
+    static (int First, int Last) PortRange(string s, string what)
+    {
+        var ends = s.Split('-');
+        if (ends.Length is 1 or 2 && ends.All(e => int.TryParse(e, out var n) && n is >= 0 and <= 65535))
+        {
+            int first = int.Parse(ends[0]), last = int.Parse(ends[^1]);
+            if (last >= first) return (first, last);
+        }
+        throw new UsageException($"invalid {what}: {s}");
     }
 
     /// <summary><c>--env-file</c> then <c>-e</c>; a bare name takes its value from our environment when set, as docker does.</summary>

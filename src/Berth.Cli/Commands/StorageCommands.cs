@@ -63,7 +63,8 @@ public static class StorageCommands
         return 0;
     }
 
-    static bool Confirm(Cli c, string warning)
+    /// <summary>docker's prune prompt: anything but y/yes cancels.</summary>
+    internal static bool Confirm(Cli c, string warning)
     {
         c.Out.Write(warning + "\nAre you sure you want to continue? [y/N] ");
         c.Out.Flush();

@@ -12,6 +12,13 @@ namespace Berth.Cli.Templates;
 public sealed class Row : SortedDictionary<string, object?>
 {
     public Row() : base(StringComparer.Ordinal) { }
+
+    /// <summary>
+    /// The header row's <c>{{.Label "com.example.some-key"}}</c>: docker titles the column with the
+    /// key's last dotted part, dashes and underscores as spaces ("some key").
+    /// </summary>
+    public static readonly RowMethod LabelHeader = args =>
+        args.Count == 1 ? GoJson.Print(args[0]).Split('.')[^1].Replace('-', ' ').Replace('_', ' ') : "";
 }
 
 /// <summary>A method a row offers with arguments, such as <c>{{.Label "key"}}</c>.</summary>

@@ -72,6 +72,7 @@ public sealed partial class ContainerService
             var hostname = string.IsNullOrEmpty(r.Config.Hostname) ? c.ShortId : r.Config.Hostname;
             var h = r.HostConfig;
             string? joinNetns = null;
+            IReadOnlyList<string> linkEnv = [];
             var netFiles = new SpecBuilder.Files(files.HostnamePath, files.HostsPath, files.ResolvConfPath);
             if (h.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
             {
@@ -88,9 +89,11 @@ public sealed partial class ContainerService
             {
                 var net = _network.PrepareStart(c);
                 networkPrepared = true;
-                files.WriteNetworkFiles(hostname, r.Config.Domainname, h.NetworkMode == "host", net.Address, net.EmbeddedDns, net.HostGateway, h.ExtraHosts, h.Dns, h.DnsSearch, h.DnsOptions);
+                files.WriteNetworkFiles(hostname, r.Config.Domainname, h.NetworkMode == "host", net.Address, net.EmbeddedDns, net.HostGateway,
+                    (h.ExtraHosts ?? []).Concat(net.LinkHosts), h.Dns, h.DnsSearch, h.DnsOptions);
+                linkEnv = net.LinkEnv;
             }
-            var spec = SpecBuilder.Build(r, rootfs, user, netFiles, joinNetns);
+            var spec = SpecBuilder.Build(r, rootfs, user, netFiles, joinNetns, linkEnv);
             Directory.CreateDirectory(files.StateDir);
             Directory.CreateDirectory(Path.GetDirectoryName(files.SocketPath)!);
             File.Delete(Path.Combine(files.StateDir, ExitInfo.FileName));

@@ -15,14 +15,15 @@ public static class SpecBuilder
     public sealed record Files(string HostnamePath, string HostsPath, string ResolvConfPath);
 
     /// <param name="joinNetns">For --network container:X: X's network namespace, joined instead of a new one.</param>
-    public static Spec Build(ContainerRecord c, string rootfs, ResolvedUser user, Files files, string? joinNetns = null)
+    /// <param name="linkEnv">The variables of the container's --link targets; its own environment overrides them.</param>
+    public static Spec Build(ContainerRecord c, string rootfs, ResolvedUser user, Files files, string? joinNetns = null, IReadOnlyList<string>? linkEnv = null)
     {
         var cfg = c.Config;
         var host = c.HostConfig;
         var spec = DefaultSpec.Create(new[] { c.Path }.Concat(c.Args).ToList(), cfg.Tty, rootfs);
         var p = spec.Process!;
         var hostname = string.IsNullOrEmpty(cfg.Hostname) ? c.Id[..12] : cfg.Hostname;
-        p.Env = BuildEnv(cfg, user, hostname);
+        p.Env = BuildEnv(cfg, user, hostname, linkEnv);
         p.Cwd = string.IsNullOrEmpty(cfg.WorkingDir) ? "/" : cfg.WorkingDir;
         p.User = new User { Uid = user.Uid, Gid = user.Gid, AdditionalGids = user.AdditionalGids.Count > 0 ? user.AdditionalGids.ToList() : null };
         // Docker leaves rlimits to the daemon's own unless --ulimit says otherwise; so does Berth.
@@ -106,12 +107,12 @@ public static class SpecBuilder
     static Mount Bind(string source, string dest) =>
         new() { Destination = dest, Type = "bind", Source = source, Options = ["rbind", "rprivate"] };
 
-    /// <summary>The container's environment: its own, then PATH, HOSTNAME, HOME and TERM where unset.</summary>
-    public static List<string> BuildEnv(Api.ContainerConfig cfg, ResolvedUser user, string hostname)
+    /// <summary>The container's environment: its links' variables, its own, then PATH, HOSTNAME, HOME and TERM where unset.</summary>
+    public static List<string> BuildEnv(Api.ContainerConfig cfg, ResolvedUser user, string hostname, IReadOnlyList<string>? linkEnv = null)
     {
         var env = new List<string>();
         bool Has(string key) => env.Any(e => e.StartsWith(key + "=", StringComparison.Ordinal));
-        foreach (var e in cfg.Env ?? new())
+        foreach (var e in (linkEnv ?? []).Concat(cfg.Env ?? new()))
         {
             var key = e.Split('=', 2)[0];
             env.RemoveAll(x => x.Split('=', 2)[0] == key);

@@ -9,8 +9,12 @@ using Berth.Network.Proxy;
 
 namespace Berth.Daemon.Network;
 
-/// <summary>What a container's files need from its network: its address for /etc/hosts and whether the embedded DNS serves it.</summary>
-public sealed record NetworkFilesInfo(IPAddress? Address, bool EmbeddedDns, IPAddress? HostGateway);
+/// <summary>
+/// What a container's files and process need from its network: its address for /etc/hosts,
+/// whether the embedded DNS serves it, and its links' /etc/hosts entries (in --add-host's
+/// NAME:IP form) and environment variables.
+/// </summary>
+public sealed record NetworkFilesInfo(IPAddress? Address, bool EmbeddedDns, IPAddress? HostGateway, IReadOnlyList<string> LinkHosts, IReadOnlyList<string> LinkEnv);
 
 // The container hooks: create (validate and record the networks), start (addresses and ports
 // before the process exists, veths once its namespace does), exit (undo all of it).
@@ -30,9 +34,14 @@ public sealed partial class NetworkService
             if (publishes) throw ApiException.BadRequest("conflicting options: port publishing and the container type network mode");
             if (h.Dns is { Count: > 0 } || h.ExtraHosts is { Count: > 0 })
                 throw ApiException.BadRequest("conflicting options: dns and the network mode");
+            if (h.Links is { Count: > 0 })
+                throw ApiException.BadRequest("conflicting options: container type network can't be used with links. This would result in undefined behavior");
             h.NetworkMode = "container:" + target.Id;
             return;
         }
+        if (mode == "host" && h.Links is { Count: > 0 })
+            throw ApiException.BadRequest("conflicting options: host type networking can't be used with links. This would result in undefined behavior");
+        PrepareLinks(r);
         if (mode is "host" or "none")
         {
             r.Networks = new() { [mode] = new EndpointSettings { NetworkID = Find(mode).Id } };
@@ -78,7 +87,8 @@ public sealed partial class NetworkService
         var r = c.Record;
         var hostGateway = ByName("bridge") is { Driver: "bridge" } b && Enabled ? b.GatewayAddress : null;
         if (!Enabled || r.HostConfig.NetworkMode is "host" or "none" || r.HostConfig.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
-            return new NetworkFilesInfo(null, false, hostGateway);
+            return new NetworkFilesInfo(null, false, hostGateway, [], []);
+        var (linkHosts, linkEnv) = ResolveLinks(r);
         try
         {
             foreach (var (name, ep) in r.Networks)
@@ -106,7 +116,7 @@ public sealed partial class NetworkService
         var primary = PrimaryNetwork(r);
         var addr = primary is not null && r.Networks.TryGetValue(primary.Name, out var pe) && pe.IPAddress.Length > 0 ? IPAddress.Parse(pe.IPAddress) : null;
         bool dns = r.Networks.Keys.Any(k => ByName(k) is { IsDefaultBridge: false, Driver: "bridge" });
-        return new NetworkFilesInfo(addr, dns, hostGateway);
+        return new NetworkFilesInfo(addr, dns, hostGateway, linkHosts, linkEnv);
     }
 
     /// <summary>Once the container's namespace exists (its init is waiting to start): loopback, veths, DNS, firewall.</summary>
@@ -151,9 +161,7 @@ public sealed partial class NetworkService
         _dns?.Detach(c.Id);
         Dictionary<string, string> veths;
         lock (r) { veths = new(r.NetworkState.HostVeths); r.NetworkState.HostVeths.Clear(); }
-        foreach (var veth in veths.Values)
-            try { _driver?.Detach(veth); }
-            catch (Exception e) { LogTeardownFailed(c.Id, e.Message); }
+        if (veths.Count > 0) DetachLater(c.Id, veths.Values.ToList());
         bool hadPorts = r.NetworkState.Ports.Count > 0;
         lock (r)
         {
@@ -167,6 +175,24 @@ public sealed partial class NetworkService
         if (hadPorts)
             try { ApplyFirewall(); }
             catch (Exception e) { LogTeardownFailed(c.Id, e.Message); }
+    }
+
+    /// <summary>
+    /// Deletes veths behind the container's exit rather than before it is reported: the kernel
+    /// waits for RCU grace periods to delete a link (tens of milliseconds on a busy host), and
+    /// nothing after teardown needs the link gone (its address is free again, its name is never
+    /// reused). The deletions run one after another; shutdown waits for them, and a crash before
+    /// they ran leaves veths that <see cref="Reconcile"/> removes as stale.
+    /// </summary>
+    void DetachLater(string containerId, List<string> veths)
+    {
+        lock (_lock)
+            _detaching = _detaching.ContinueWith(_ =>
+            {
+                foreach (var veth in veths)
+                    try { _driver?.Detach(veth); }
+                    catch (Exception e) { LogTeardownFailed(containerId, e.Message); }
+            }, TaskScheduler.Default);
     }
 
     // ---- published ports ----

@@ -239,7 +239,8 @@ public sealed partial class NetworkService
                     ep.Gateway = n.Internal ? "" : n.Gateway;
                     ep.MacAddress = FormatMac(Berth.Network.Bridge.BridgeDriver.MacFor(ip));
                     ep.EndpointID = NewId();
-                    AttachEndpoint(c, NetnsOf(c.State.Pid), n, ep, "eth" + (r.Networks.Count - 1));
+                    var netns = NetnsOf(c.State.Pid);
+                    AttachEndpoint(c, netns, n, ep, Berth.Network.Bridge.BridgeDriver.FreeInterfaceName(netns));
                 }
                 catch (Exception e)
                 {

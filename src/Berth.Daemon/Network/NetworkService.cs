@@ -28,6 +28,8 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
     readonly Dictionary<string, NetworkRecord> _networks = new();
     /// <summary>Per running container: what holds its published ports (proxies or held sockets).</summary>
     readonly Dictionary<string, List<IAsyncDisposable>> _portHolders = new();
+    /// <summary>The chain of veth deletions that container exits left to do (see DetachLater).</summary>
+    Task _detaching = Task.CompletedTask;
     BridgeDriver? _driver;
     NftFirewall? _firewall;
     EmbeddedDns? _dns;
@@ -156,6 +158,9 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
         lock (_lock) { holders = _portHolders.Values.SelectMany(h => h).ToList(); _portHolders.Clear(); }
         foreach (var h in holders) await h.DisposeAsync();
         if (_dns is not null) await _dns.DisposeAsync();
+        Task detaching;
+        lock (_lock) detaching = _detaching;
+        await detaching;
         if (!Enabled) return;
         try { _firewall?.Remove(); } catch (Exception e) { LogFirewallFailed(e.Message); }
         if (!_containers.All.Any(c => c.IsRunning))

@@ -18,6 +18,12 @@ public sealed class BridgeDriver : IDisposable
 {
     readonly Rtnl _host;
     readonly Lock _lock = new();
+    /// <summary>
+    /// Veth deletions get a socket of their own: the kernel answers a deletion only after RCU
+    /// grace periods, and a container starting meanwhile must not queue behind it.
+    /// </summary>
+    readonly Rtnl _deleter;
+    readonly Lock _deleteLock = new();
     readonly string? _hostNetns;
 
     /// <param name="hostNetnsPath">The namespace bridges live in; null = the daemon's own (tests pass a private one).</param>
@@ -25,9 +31,17 @@ public sealed class BridgeDriver : IDisposable
     {
         _hostNetns = hostNetnsPath;
         _host = hostNetnsPath is null ? Rtnl.Open() : Rtnl.OpenIn(hostNetnsPath);
+        _deleter = hostNetnsPath is null ? Rtnl.Open() : Rtnl.OpenIn(hostNetnsPath);
     }
 
-    public void Dispose() => _host.Dispose();
+    public void Dispose()
+    {
+        _host.Dispose();
+        _deleter.Dispose();
+    }
+
+    /// <summary>The kernel gives every network namespace's loopback interface index 1.</summary>
+    const int LoopbackIndex = 1;
 
     /// <summary>Creates the network's bridge if missing and makes sure it has its gateway address, MTU and is up.</summary>
     public void EnsureBridge(NetworkRecord n)
@@ -70,29 +84,19 @@ public sealed class BridgeDriver : IDisposable
             lock (_lock)
             {
                 var bridge = _host.RequireLink(n.BridgeName);
-                _host.CreateVeth(hostVeth, interfaceName, n.Mtu, nsFd, mac);
-                try
-                {
-                    var veth = _host.RequireLink(hostVeth);
-                    _host.SetMaster(veth.Index, bridge.Index);
-                    _host.SetUp(veth.Index);
-                }
-                catch
-                {
-                    _host.DeleteLink(hostVeth);
-                    throw;
-                }
+                _host.CreateVeth(hostVeth, interfaceName, n.Mtu, nsFd, mac, bridge.Index, up: true);
             }
             try
             {
                 using var inner = Rtnl.OpenIn(netnsPath);
-                var lo = inner.RequireLink("lo");
-                if (!lo.Up) inner.SetUp(lo.Index);
+                inner.SetUp(LoopbackIndex);
                 var eth = inner.RequireLink(interfaceName);
                 inner.AddAddress(eth.Index, address, prefix);
                 inner.SetUp(eth.Index);
-                if (!n.Internal && !inner.ListRoutes().Any(r => r.PrefixLength == 0))
-                    inner.AddRoute(IPAddress.Any, 0, n.GatewayAddress, eth.Index);
+                // The first non-internal network gives the default route; a later one finds it taken.
+                if (!n.Internal)
+                    try { inner.AddRoute(IPAddress.Any, 0, n.GatewayAddress, eth.Index); }
+                    catch (SysException e) when (e.Errno == Errno.EEXIST) { }
             }
             catch
             {
@@ -104,10 +108,20 @@ public sealed class BridgeDriver : IDisposable
         return new Endpoint(hostVeth, interfaceName, address, prefix, mac);
     }
 
+    /// <summary>The lowest ethN not present in the namespace, for an interface added to a running container.</summary>
+    public static string FreeInterfaceName(string netnsPath)
+    {
+        using var inner = Rtnl.OpenIn(netnsPath);
+        var names = inner.ListLinks().Select(l => l.Name).ToHashSet();
+        int i = 0;
+        while (names.Contains("eth" + i)) i++;
+        return "eth" + i;
+    }
+
     /// <summary>Removes the host end of a container's veth (the pair goes with it); harmless when already gone.</summary>
     public void Detach(string hostVeth)
     {
-        lock (_lock) _host.DeleteLink(hostVeth);
+        lock (_deleteLock) _deleter.DeleteLink(hostVeth);
     }
 
     /// <summary>

@@ -28,8 +28,11 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
 
     /// <summary>The table's text for the given state.</summary>
     /// <param name="loopbackViaProxy">
-    /// When a userland proxy serves 127.0.0.1:HOSTPORT, locally generated traffic to loopback is
-    /// left to it (as Docker does); otherwise it is DNATed too, with route_localnet on the bridge.
+    /// When a userland proxy serves the published ports, locally generated traffic to loopback is
+    /// left to it, and so is a container's traffic to a host address (hairpin: DNAT skips packets
+    /// from the port's own bridge, which reach the proxy instead), as Docker does. Without a proxy
+    /// both are DNATed too: loopback with route_localnet on the bridge, hairpin with the
+    /// masquerade below.
     /// </param>
     public string Render(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports, bool loopbackViaProxy = false)
     {
@@ -42,7 +45,8 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
             var proto = p.Protocol == ProtocolType.Udp ? "udp" : "tcp";
             sb.Append("    ");
             if (p.HostIp is not null && !p.HostIp.Equals(IPAddress.Any)) sb.Append("ip daddr ").Append(p.HostIp).Append(' ');
-            sb.Append($"iifname != \"{p.Bridge}\" {proto} dport {p.HostPort} dnat to {p.ContainerIp}:{p.ContainerPort}\n");
+            if (loopbackViaProxy) sb.Append($"iifname != \"{p.Bridge}\" ");
+            sb.Append($"{proto} dport {p.HostPort} dnat to {p.ContainerIp}:{p.ContainerPort}\n");
         }
         sb.Append("  }\n");
         sb.Append("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
@@ -56,6 +60,10 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
             // 127.x source must be rewritten or the container's reply has nowhere to go.
             sb.Append($"    oifname \"{b.Bridge}\" ip saddr 127.0.0.0/8 masquerade\n");
             if (!b.Internal) sb.Append($"    ip saddr {b.Subnet} oifname != \"{b.Bridge}\" masquerade\n");
+            // Hairpin: a container that reached a published port through a host address and was
+            // DNATed back into its own bridge must see the reply come from the host, not from the
+            // target directly (that reply would be switched past conntrack and refused).
+            sb.Append($"    ip saddr {b.Subnet} oifname \"{b.Bridge}\" ct status dnat masquerade\n");
         }
         sb.Append("  }\n");
 
