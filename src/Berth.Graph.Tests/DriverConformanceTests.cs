@@ -231,3 +231,32 @@ public sealed class Overlay2DriverTests : DriverConformanceTests
         Assert.Empty(TempDir.MountsUnder(Tmp.Path));
     }
 }
+
+public sealed class BtrfsDriverTests(BtrfsVolume volume) : DriverConformanceTests, IClassFixture<BtrfsVolume>
+{
+    protected override IGraphDriver CreateDriver(string dataRoot) => new BtrfsDriver(volume.NewRoot());
+
+    [Fact]
+    public void Layers_are_subvolumes_and_removal_deletes_them()
+    {
+        Driver.Create("l1", null);
+        Driver.ApplyDiff("l1", new TarBuilder().File("a", "A").Stream());
+        Driver.Create("l2", "l1");
+        string l2 = Driver.Mount("l2");
+        // A subvolume's root directory is always inode 256; a plain directory never is.
+        Assert.Equal(256ul, LibC.LStat(l2).Ino);
+        Assert.Equal("A", File.ReadAllText(Path.Combine(l2, "a")));
+        Driver.Unmount("l2");
+        Driver.Remove("l2");
+        Driver.Remove("l1");
+        Assert.Empty(Driver.List());
+    }
+
+    [Fact]
+    public void Refuses_a_data_root_that_is_not_btrfs()
+    {
+        Root.Require();
+        var e = Assert.Throws<ArgumentException>(() => new BtrfsDriver(Tmp.Path));
+        Assert.Contains("not btrfs", e.Message);
+    }
+}

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
@@ -120,5 +121,83 @@ public abstract class StoreOnDriverTests : IDisposable
         _store?.Dispose();
         Tmp.Dispose();
         GC.SuppressFinalize(this);
+    }
+}
+
+public static class Tool
+{
+    /// <summary>Runs a program to completion; a non-zero exit fails the test with its stderr.</summary>
+    public static string Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stderr.Result}");
+        return stdout;
+    }
+
+    public static string? Find(string name) =>
+        new[] { "/usr/sbin", "/sbin", "/usr/bin", "/bin" }.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+}
+
+/// <summary>
+/// A btrfs filesystem made for the tests: a sparse image file, mkfs.btrfs, a loop device and a mount, shared by
+/// one test class (each test uses its own directory on it). Where the host can't provide one,
+/// <see cref="SkipReason"/> says why and nothing is created. Dispose unmounts, detaches and deletes, whatever
+/// state the tests left.
+/// </summary>
+public sealed class BtrfsVolume : IDisposable
+{
+    readonly TempDir _tmp = new();
+    string? _loop;
+    int _next;
+
+    public string? SkipReason { get; }
+    public string MountPoint => _tmp.Combine("mnt");
+
+    public BtrfsVolume()
+    {
+        SkipReason = !Environment.IsPrivilegedProcess ? "needs root (losetup, mount)"
+            : !File.ReadAllText("/proc/filesystems").Contains("\tbtrfs") ? "the kernel has no btrfs"
+            : !File.Exists("/dev/loop-control") ? "no loop devices (/dev/loop-control is missing)"
+            : Tool.Find("mkfs.btrfs") is null ? "mkfs.btrfs is not installed (btrfs-progs; see scripts/install-deps)"
+            : Tool.Find("losetup") is null ? "losetup is not installed (util-linux)"
+            : null;
+        if (SkipReason is not null) return;
+        try
+        {
+            string image = _tmp.Combine("btrfs.img");
+            using (var f = File.Create(image)) f.SetLength(512L << 20);
+            Tool.Run(Tool.Find("mkfs.btrfs")!, "-q", image);
+            _loop = Tool.Run(Tool.Find("losetup")!, "-f", "--show", image).Trim();
+            Directory.CreateDirectory(MountPoint);
+            Berth.Interop.LibC.Check(Berth.Interop.LibC.Mount(_loop, MountPoint, "btrfs", 0, null), "mount btrfs", MountPoint);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A fresh directory on the volume for one test's data root.</summary>
+    public string NewRoot()
+    {
+        if (SkipReason is not null) Assert.Skip(SkipReason);
+        string dir = Path.Combine(MountPoint, $"t{Interlocked.Increment(ref _next)}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(MountPoint) && TempDir.MountsUnder(_tmp.Path).Contains(MountPoint))
+            Berth.Interop.LibC.Check(Berth.Interop.LibC.Umount2(MountPoint, Berth.Interop.LibC.MNT_DETACH), "umount", MountPoint);
+        if (_loop is not null) Tool.Run(Tool.Find("losetup")!, "-d", _loop);
+        _loop = null;
+        _tmp.Dispose();
     }
 }
