@@ -105,14 +105,18 @@ public abstract class StoreOnDriverTests : IDisposable
     ImageStore? _store;
     protected abstract string DriverName { get; }
 
+    /// <summary>Where the store lives: a temp dir, or a directory on a filesystem the driver needs.</summary>
+    protected virtual string DataRoot => Tmp.Path;
+
     protected ImageStore Store
     {
         get
         {
             Root.Require();
-            if (DriverName == "overlay2" && !Berth.Graph.Drivers.Overlay2Driver.Probe(Tmp.Path, out var reason))
+            if (_store is not null) return _store;
+            if (DriverName == "overlay2" && !Berth.Graph.Drivers.Overlay2Driver.Probe(DataRoot, out var reason))
                 Assert.Skip($"overlayfs unavailable here: {reason}");
-            return _store ??= ImageStore.Open(Tmp.Path, DriverName);
+            return _store = ImageStore.Open(DataRoot, DriverName);
         }
     }
 
@@ -199,5 +203,36 @@ public sealed class BtrfsVolume : IDisposable
         if (_loop is not null) Tool.Run(Tool.Find("losetup")!, "-d", _loop);
         _loop = null;
         _tmp.Dispose();
+    }
+}
+
+/// <summary>A comparable description of a directory tree: every path's type, mode, owner, times, content, link, device, xattrs and hard-link group.</summary>
+public static class Tree
+{
+    public static IReadOnlyList<string> Describe(string root)
+    {
+        var lines = new List<string>();
+        var inodes = new Dictionary<ulong, string>();
+        foreach (var path in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+                     .Order(StringComparer.Ordinal))
+        {
+            string rel = Path.GetRelativePath(root, path);
+            var st = Berth.Interop.LibC.LStat(path);
+            var sb = new StringBuilder($"{rel} mode={Convert.ToString(st.Mode, 8)} owner={st.Uid}:{st.Gid}");
+            // Directory mtimes move whenever an entry is added during extraction; Docker doesn't keep them either.
+            // Tar times travel as DateTimeOffset (System.Formats.Tar), so 100 ns is the precision a layer keeps.
+            if (st.FileType != Berth.Interop.LibC.S_IFDIR) sb.Append($" mtime={st.Mtime.Sec}.{st.Mtime.Nsec / 100:D7}");
+            if (st.FileType == Berth.Interop.LibC.S_IFREG)
+            {
+                sb.Append($" size={st.Size} sha={Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)))[..12]}");
+                if (st.Nlink > 1) sb.Append(" linkgroup=" + (inodes.TryGetValue(st.Ino, out var first) ? first : inodes[st.Ino] = rel));
+            }
+            if (st.FileType == Berth.Interop.LibC.S_IFLNK) sb.Append(" -> " + new FileInfo(path).LinkTarget);
+            if (st.FileType is Berth.Interop.LibC.S_IFCHR or Berth.Interop.LibC.S_IFBLK) sb.Append($" dev={st.RdevMajor},{st.RdevMinor}");
+            foreach (var x in Berth.Graph.Drivers.FileMeta.ListXattrs(path).Where(x => !x.StartsWith("trusted.overlay.", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+                sb.Append($" {x}={Convert.ToHexString(Berth.Graph.Drivers.FileMeta.GetXattr(path, x) ?? [])}");
+            lines.Add(sb.ToString());
+        }
+        return lines;
     }
 }
