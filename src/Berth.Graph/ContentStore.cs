@@ -53,6 +53,11 @@ public sealed class ContentStore
 
     public void Delete(string digest) => File.Delete(PathOf(digest));
 
+    /// <summary>Digests of every blob present (files with other names are not blobs and are skipped).</summary>
+    public IEnumerable<string> List() =>
+        Directory.EnumerateFiles(_blobDir).Select(f => "sha256:" + System.IO.Path.GetFileName(f))
+            .Where(d => d.Length == 71 && !d.AsSpan(7).ContainsAnyExcept("0123456789abcdef"));
+
     public string Put(ReadOnlySpan<byte> data)
     {
         using var w = Create();
