@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of Berth's Graph against dockerd's, in one run (see docs/benchmarks.md):
-#   - `load` of a ~200 MB image in 5 layers made from files on this machine (the image is removed
+#   - `load` of a ~200 MB image in 6 layers made from files on this machine (the image is removed
 #     before every run, so each load stores every layer)
 #   - `save` of that image to a file
 #   - `images` with $TAGS tags present
@@ -18,8 +18,8 @@ TAGS=${TAGS:-1000}
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 OUT=${OUT:-$top/bench/out}
-# The layers: ~190 MB of real files, many small (man pages, python) and some large.
-LAYER_DIRS=(/usr/lib/python3.11 /usr/share/man /usr/share/perl /usr/share/i18n /usr/share/zoneinfo)
+# The layers: ~200 MB of real files, many small (man pages, python) and some large.
+LAYER_DIRS=(/usr/lib/python3.11 /usr/lib/python3 /usr/share/man /usr/share/perl /usr/share/i18n /usr/share/zoneinfo)
 
 [ "$(id -u)" = 0 ] || { echo "graph-bench.sh must run as root" >&2; exit 1; }
 for tool in hyperfine python3 "$DOCKER_CLI" "$DOCKERD" "$top/bin/berth" "$top/bin/berthd"; do
@@ -142,7 +142,7 @@ import json, sys
 tmp, md_path, day, runs, images_runs, tags, image_mb, cores, kernel, dockerd_ver, load = sys.argv[1:]
 ref = "docker CLI -> dockerd"
 lines = ["| Measurement | Path | Median (ms) | Min–max (ms) | vs dockerd |", "|---|---|--:|--:|--:|"]
-for name, title in [("load", f"load, {image_mb} MB in 5 layers"), ("save", "save -o file"), ("images", f"images ({tags} tags)")]:
+for name, title in [("load", f"load, {image_mb} MB in 6 layers"), ("save", "save -o file"), ("images", f"images ({tags} tags)")]:
     with open(f"{tmp}/{name}.json") as f:
         res = {r["command"]: r for r in json.load(f)["results"]}
     for path, r in res.items():
