@@ -76,7 +76,7 @@ public sealed class DaemonOptions
         var host = new Option<string[]>("--host", "-H") { Description = "Daemon socket(s) to connect to", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = false };
         var dataRoot = new Option<string>("--data-root") { Description = "Root directory of persistent Berth state", DefaultValueFactory = _ => "/var/lib/berth" };
         var execRoot = new Option<string>("--exec-root") { Description = "Root directory for execution state files", DefaultValueFactory = _ => "/run/berth" };
-        var storage = new Option<string?>("--storage-driver", "-s") { Description = "Storage driver to use (overlay2, vfs)" };
+        var storage = new Option<string?>("--storage-driver", "-s") { Description = "Storage driver to use (overlay2, btrfs, vfs)" };
         var pidfile = new Option<string?>("--pidfile", "-p") { Description = "Path to use for daemon PID file" };
         var logLevel = new Option<string>("--log-level", "-l") { Description = "Set the logging level (debug, info, warn, error, fatal)", DefaultValueFactory = _ => "info" };
         var debug = new Option<bool>("--debug", "-D") { Description = "Enable debug mode" };

@@ -30,7 +30,7 @@ public abstract class BusyboxImportTests : IDisposable
             File.CreateSymbolicLink(Path.Combine(rootfs, "bin", app), "busybox");
         File.WriteAllText(Path.Combine(rootfs, "etc/hostname"), "from-image\n");
         string tarPath = _tmp.Combine("rootfs.tgz");
-        Run("/usr/bin/tar", "-C", rootfs, "-czf", tarPath, ".");
+        Tool.Run("/usr/bin/tar", "-C", rootfs, "-czf", tarPath, ".");
 
         using var store = ImageStore.Open(data, DriverName);
         ImageRecord img;
@@ -44,7 +44,7 @@ public abstract class BusyboxImportTests : IDisposable
         string root = store.MountContainer(cid);
         try
         {
-            Assert.Equal("from-image\nhello\n", Run("/usr/sbin/chroot", root, "/bin/sh", "-c", "cat /etc/hostname; echo hello > /tmp-file; cat /tmp-file"));
+            Assert.Equal("from-image\nhello\n", Tool.Run("/usr/sbin/chroot", root, "/bin/sh", "-c", "cat /etc/hostname; echo hello > /tmp-file; cat /tmp-file"));
         }
         finally
         {
@@ -54,18 +54,6 @@ public abstract class BusyboxImportTests : IDisposable
         var deleted = store.Delete("busybox:test", false, _ => ImageUse.None);
         Assert.Contains(new ImageDeleteItem(null, img.Id), deleted);
         Assert.Empty(store.Driver.List());
-    }
-
-    static string Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{file} exited {p.ExitCode}: {stderr}");
-        return stdout;
     }
 }
 

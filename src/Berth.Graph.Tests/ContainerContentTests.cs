@@ -75,6 +75,14 @@ public abstract class ContainerContentTests : StoreOnDriverTests
     }
 
     [Fact]
+    public void Sizes_count_file_content_of_the_layer_and_of_what_the_container_added_or_changed()
+    {
+        var img = ChangedContainer();
+        Assert.Equal(5, img.Size); // k + 1 + r + a + b
+        Assert.Equal(3 + 1, Store.ContainerLayerSize(Cid)); // "two" + "n"
+    }
+
+    [Fact]
     public void ExportContainer_writes_the_merged_filesystem()
     {
         ChangedContainer();
@@ -101,4 +109,11 @@ public sealed class VfsContainerContentTests : ContainerContentTests
 public sealed class Overlay2ContainerContentTests : ContainerContentTests
 {
     protected override string DriverName => "overlay2";
+}
+
+public sealed class BtrfsContainerContentTests(BtrfsVolume volume) : ContainerContentTests, IClassFixture<BtrfsVolume>
+{
+    string? _root;
+    protected override string DriverName => "btrfs";
+    protected override string DataRoot => _root ??= volume.NewRoot();
 }

@@ -167,6 +167,79 @@ public abstract class DriverConformanceTests : IDisposable
         Driver.Unmount("l59");
     }
 
+    /// <summary>
+    /// A base layer, and a child layer changed through its mount in every way a container can: content, deletions
+    /// of files and whole directories, a directory replaced by a fresh one (opaque on overlay2), hard links,
+    /// setuid and sticky modes, owners, mtimes, device nodes, fifos, symlinks, binary user.* and trusted.* xattrs.
+    /// </summary>
+    void ChangedChild()
+    {
+        Layer("base", null, new TarBuilder().Dir("etc").File("etc/keep", "k").File("etc/change", "1").File("etc/remove", "r")
+            .Dir("old").File("old/a", "a").Dir("old/sub").File("old/sub/b", "b")
+            .Dir("re").File("re/gone", "g").File("re/kept-name", "old")
+            .File("bin/tool", "t").File("meta", "m"));
+        Layer("rw", "base");
+        string m = Driver.Mount("rw");
+        try
+        {
+            File.WriteAllText(Path.Combine(m, "etc/change"), "two");
+            File.Delete(Path.Combine(m, "etc/remove"));
+            Directory.Delete(Path.Combine(m, "old"), recursive: true);
+            Directory.Delete(Path.Combine(m, "re"), recursive: true);
+            Directory.CreateDirectory(Path.Combine(m, "re"));
+            File.WriteAllText(Path.Combine(m, "re/kept-name"), "new");
+            File.WriteAllText(Path.Combine(m, "new"), "n");
+            LibC.Check(LibC.Link(Path.Combine(m, "new"), Path.Combine(m, "new-link")), "link");
+            File.SetUnixFileMode(Path.Combine(m, "bin/tool"), (UnixFileMode)0xded /* 06755 */);
+            Directory.CreateDirectory(Path.Combine(m, "tmp"));
+            File.SetUnixFileMode(Path.Combine(m, "tmp"), (UnixFileMode)0x3ff /* 01777 */);
+            LibC.Check(LibC.LChown(Path.Combine(m, "meta"), 123, 456), "lchown");
+            FileMeta.SetTimes(Path.Combine(m, "meta"), DateTimeOffset.UnixEpoch, new DateTimeOffset(2001, 2, 3, 4, 5, 6, TimeSpan.Zero).AddTicks(1234567));
+            LibC.Check(LibC.Mknod(Path.Combine(m, "zero"), LibC.S_IFCHR | 0x1b6, LibC.MakeDev(1, 5)), "mknod");
+            LibC.Check(LibC.Mknod(Path.Combine(m, "loop9"), LibC.S_IFBLK | 0x1a0, LibC.MakeDev(7, 9)), "mknod");
+            LibC.Check(LibC.Mknod(Path.Combine(m, "fifo"), LibC.S_IFIFO | 0x1a4, 0), "mknod");
+            File.CreateSymbolicLink(Path.Combine(m, "link-to-etc"), "etc/keep");
+            FileMeta.SetXattr(Path.Combine(m, "new"), "user.bin", [0xff, 0x00, 0x80, 0x01]);
+            FileMeta.SetXattr(Path.Combine(m, "new"), "trusted.berth", [0xc3, 0x28, 0x00]);
+            FileMeta.SetXattr(Path.Combine(m, "etc/keep"), "user.text", "hello"u8);
+        }
+        finally { Driver.Unmount("rw"); }
+    }
+
+    [Fact]
+    public void Changes_list_what_the_child_added_changed_and_deleted()
+    {
+        ChangedChild();
+        var changes = Driver.Changes("rw", "base").Select(c => $"{c.Kind} {c.Path}").ToList();
+        Assert.Equal([
+            "Modified /bin", "Modified /bin/tool", "Modified /etc", "Modified /etc/change", "Modified /etc/keep", "Deleted /etc/remove",
+            "Added /fifo", "Added /link-to-etc", "Added /loop9", "Modified /meta", "Added /new", "Added /new-link", "Deleted /old",
+            "Modified /re", "Deleted /re/gone", "Modified /re/kept-name", "Added /tmp", "Added /zero",
+        ], changes);
+    }
+
+    [Fact]
+    public void WriteDiff_then_ApplyDiff_on_the_same_parent_reproduces_the_child()
+    {
+        ChangedChild();
+        var tar = new MemoryStream();
+        Driver.WriteDiff("rw", "base", tar);
+        tar.Position = 0;
+        Layer("copy", "base");
+        Driver.ApplyDiff("copy", tar);
+        Layer("copy-top", "copy"); // what a container on the re-imported layer sees
+        string child = Driver.Mount("rw"), copy = Driver.Mount("copy-top");
+        try
+        {
+            Assert.Equal(Tree.Describe(child), Tree.Describe(copy));
+        }
+        finally
+        {
+            Driver.Unmount("rw");
+            Driver.Unmount("copy-top");
+        }
+    }
+
     [Fact]
     public void Create_rejects_missing_parent_and_duplicate_id()
     {
@@ -229,5 +302,34 @@ public sealed class Overlay2DriverTests : DriverConformanceTests
         restarted.Mount("l2");
         new Overlay2Driver(Tmp.Path).Remove("l2");
         Assert.Empty(TempDir.MountsUnder(Tmp.Path));
+    }
+}
+
+public sealed class BtrfsDriverTests(BtrfsVolume volume) : DriverConformanceTests, IClassFixture<BtrfsVolume>
+{
+    protected override IGraphDriver CreateDriver(string dataRoot) => new BtrfsDriver(volume.NewRoot());
+
+    [Fact]
+    public void Layers_are_subvolumes_and_removal_deletes_them()
+    {
+        Driver.Create("l1", null);
+        Driver.ApplyDiff("l1", new TarBuilder().File("a", "A").Stream());
+        Driver.Create("l2", "l1");
+        string l2 = Driver.Mount("l2");
+        // A subvolume's root directory is always inode 256; a plain directory never is.
+        Assert.Equal(256ul, LibC.LStat(l2).Ino);
+        Assert.Equal("A", File.ReadAllText(Path.Combine(l2, "a")));
+        Driver.Unmount("l2");
+        Driver.Remove("l2");
+        Driver.Remove("l1");
+        Assert.Empty(Driver.List());
+    }
+
+    [Fact]
+    public void Refuses_a_data_root_that_is_not_btrfs()
+    {
+        Root.Require();
+        var e = Assert.Throws<ArgumentException>(() => new BtrfsDriver(Tmp.Path));
+        Assert.Contains("not btrfs", e.Message);
     }
 }

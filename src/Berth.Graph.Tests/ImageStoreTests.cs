@@ -343,7 +343,7 @@ public sealed class DriverSelectionTests : IDisposable
     public void Unknown_driver_name_is_rejected_with_the_supported_list()
     {
         var e = Assert.Throws<ArgumentException>(() => ImageStore.Open(_tmp.Path, "aufs"));
-        Assert.Equal("unknown storage driver \"aufs\" (supported: overlay2, vfs)", e.Message);
+        Assert.Equal("unknown storage driver \"aufs\" (supported: overlay2, btrfs, vfs)", e.Message);
     }
 
     [Fact]

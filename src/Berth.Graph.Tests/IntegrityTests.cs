@@ -34,6 +34,27 @@ public sealed class IntegrityTests : IDisposable
     }
 
     [Fact]
+    public void Open_removes_blobs_that_no_layer_or_image_names_and_keeps_the_rest()
+    {
+        string stray;
+        using (var store = Open())
+        {
+            store.Import(Tar("kept"), new ImportOptions { Reference = "kept" });
+            stray = store.Content.Put("a blob installed just before a crash, never recorded"u8); // before its row was written
+            File.WriteAllText(_tmp.Combine("blobs", "sha256", "not-a-digest"), "left alone");
+        }
+        using (var store = Open())
+        {
+            Assert.False(store.Content.Exists(stray));
+            Assert.Equal(3, Directory.GetFiles(_tmp.Combine("blobs", "sha256")).Length); // kept's layer blob, its config, the odd file
+            string root = store.Driver.Mount(store.Find("kept")!.TopLayerId);
+            Assert.Equal("kept", File.ReadAllText(Path.Combine(root, "etc/m")));
+            store.Driver.Unmount(store.Find("kept")!.TopLayerId);
+            Assert.Empty(store.Problems);
+        }
+    }
+
+    [Fact]
     public void Open_rebuilds_a_missing_layer_directory_from_its_blob_and_reports_it()
     {
         ImageRecord img;

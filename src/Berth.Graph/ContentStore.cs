@@ -53,6 +53,11 @@ public sealed class ContentStore
 
     public void Delete(string digest) => File.Delete(PathOf(digest));
 
+    /// <summary>Digests of every blob present (files with other names are not blobs and are skipped).</summary>
+    public IEnumerable<string> List() =>
+        Directory.EnumerateFiles(_blobDir).Select(f => "sha256:" + System.IO.Path.GetFileName(f))
+            .Where(d => d.Length == 71 && !d.AsSpan(7).ContainsAnyExcept("0123456789abcdef"));
+
     public string Put(ReadOnlySpan<byte> data)
     {
         using var w = Create();
@@ -63,6 +68,27 @@ public sealed class ContentStore
     public BlobWriter Create() => new(this, System.IO.Path.Combine(_tmpDir, "blob-" + Guid.NewGuid().ToString("N")));
 
     internal void Install(string tempPath, string digest) => File.Move(tempPath, PathOf(digest), overwrite: true);
+
+    /// <summary>
+    /// Makes <paramref name="file"/> (under <see cref="TempDir"/>, whose bytes hash to <paramref name="digest"/>) a blob
+    /// without copying it: fsynced, hard-linked to a temp name and renamed into place, as <see cref="BlobWriter.Commit"/> does.
+    /// The caller's name for the file stays valid.
+    /// </summary>
+    public string Adopt(string file, string digest, string? expectedDigest)
+    {
+        if (expectedDigest is not null && expectedDigest != digest)
+            throw new InvalidDataException($"blob digest mismatch: expected {expectedDigest}, got {digest}");
+        using (var f = new FileStream(file, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
+        string temp = System.IO.Path.Combine(_tmpDir, "blob-" + Guid.NewGuid().ToString("N"));
+        Berth.Interop.LibC.Check(Berth.Interop.LibC.Link(file, temp), "link", file);
+        try { Install(temp, digest); }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+        return digest;
+    }
 
     /// <summary>Validates <c>sha256:&lt;64 hex&gt;</c> and returns the hex part.</summary>
     public static string Hex(string digest)

@@ -25,7 +25,20 @@ public sealed partial class ImageStore
         AsyncSourceStream.RunAsync(blob, s => ImportLayer(s, parentChainId, blobDigest), ct);
 
     /// <summary>The synchronous core of <see cref="ImportLayerAsync"/>, for sources that allow blocking reads.</summary>
-    public LayerRecord ImportLayer(Stream blob, string? parentChainId, string? blobDigest)
+    public LayerRecord ImportLayer(Stream blob, string? parentChainId, string? blobDigest) =>
+        ImportLayer(blob, parentChainId, blobDigest, blobFile: null);
+
+    /// <summary>
+    /// <see cref="ImportLayer(Stream, string?, string?)"/> for a blob that is already a file under the store's temp
+    /// dir (load's unpacked archive): the file itself becomes the blob, by a hard link, instead of being copied.
+    /// </summary>
+    public LayerRecord ImportLayerFile(string blobFile, string? parentChainId, string? blobDigest)
+    {
+        using var blob = File.OpenRead(blobFile);
+        return ImportLayer(blob, parentChainId, blobDigest, blobFile);
+    }
+
+    LayerRecord ImportLayer(Stream blob, string? parentChainId, string? blobDigest, string? blobFile)
     {
         if (blobDigest is not null) ContentStore.Hex(blobDigest);
         string? parentCache = null;
@@ -37,15 +50,16 @@ public sealed partial class ImageStore
         long size, tarSize;
         try
         {
-            using var writer = Content.Create();
-            using var tee = new TeeStream(blob, writer);
-            using var decompressed = Decompression.Open(tee, out _);
+            using var writer = blobFile is null ? Content.Create() : null;
+            using var blobHash = writer is null ? new HashingStream(blob) : null;
+            using ReadOnlyPassThrough raw = blobHash ?? (ReadOnlyPassThrough)new TeeStream(blob, writer!);
+            using var decompressed = Decompression.Open(raw, out _);
             using var hashing = new HashingStream(decompressed);
             try
             {
                 size = Driver.ApplyDiff(cacheId, hashing);
                 hashing.Drain();
-                tee.Drain();
+                raw.Drain();
             }
             catch (Exception e) when (e is FormatException or EndOfStreamException)
             {
@@ -53,7 +67,7 @@ public sealed partial class ImageStore
             }
             diffId = hashing.Digest();
             tarSize = hashing.BytesRead;
-            storedDigest = writer.Commit(blobDigest);
+            storedDigest = writer?.Commit(blobDigest) ?? Content.Adopt(blobFile!, blobHash!.Digest(), blobDigest);
         }
         catch
         {

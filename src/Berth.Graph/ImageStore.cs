@@ -52,6 +52,7 @@ public sealed partial class ImageStore : IDisposable
             var store = new ImageStore(dataRoot, content, db, driver);
             store.SweepUnrecordedLayers();
             store.CheckIntegrity();
+            store.SweepUnrecordedBlobs();
             return store;
         }
         catch
@@ -75,6 +76,25 @@ public sealed partial class ImageStore : IDisposable
         });
         foreach (var id in Driver.List())
             if (!known.Contains(id)) Driver.Remove(id);
+    }
+
+    /// <summary>
+    /// Removes blobs no layer or image row (of any driver: the blob store is shared) names: a blob is installed
+    /// before the row that records it and deleted after the row goes, so a crash in between strands it.
+    /// Every writer of the content store records what it writes in the GraphDB; that is what makes this safe.
+    /// </summary>
+    void SweepUnrecordedBlobs()
+    {
+        var known = Db.Read(c =>
+        {
+            var set = new HashSet<string>(StringComparer.Ordinal);
+            using var cmd = Command(c, null, "SELECT blob_digest FROM layers WHERE blob_digest IS NOT NULL UNION SELECT id FROM images");
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) set.Add(r.GetString(0));
+            return set;
+        });
+        foreach (var digest in Content.List())
+            if (!known.Contains(digest)) Content.Delete(digest);
     }
 
     // ---- import -------------------------------------------------------------------------------

@@ -169,8 +169,7 @@ public static class ImageArchive
                 string chain = parent is null ? diffIds[i] : ImageStore.ChainStep(parent, diffIds[i]);
                 if (!store.HasLayer(chain))
                 {
-                    using var blob = files.Open(image.Layers[i].Path);
-                    var layer = store.ImportLayer(blob, parent, image.Layers[i].Digest);
+                    var layer = store.ImportLayerFile(files.PathOf(image.Layers[i].Path), parent, image.Layers[i].Digest);
                     imported.Add(layer.ChainId);
                     if (layer.ChainId != chain)
                         throw new InvalidDataException(
@@ -329,7 +328,9 @@ public static class ImageArchive
             throw new InvalidDataException($"invalid archive: too many links resolving {name}");
         }
 
-        public Stream Open(string name) => File.OpenRead(Resolve(name) ?? throw new InvalidDataException($"invalid archive: {name} is missing"));
+        public string PathOf(string name) => Resolve(name) ?? throw new InvalidDataException($"invalid archive: {name} is missing");
+
+        public Stream Open(string name) => File.OpenRead(PathOf(name));
 
         public string BlobPath(string digest)
         {

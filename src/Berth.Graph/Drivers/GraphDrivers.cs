@@ -3,7 +3,7 @@ namespace Berth.Graph.Drivers;
 /// <summary>The one place drivers are registered (explicitly, so trimming and NativeAOT see them).</summary>
 public static class GraphDrivers
 {
-    public static IReadOnlyList<string> Names { get; } = ["overlay2", "vfs"];
+    public static IReadOnlyList<string> Names { get; } = ["overlay2", "btrfs", "vfs"];
 
     /// <summary><c>BERTH_DRIVER</c>, else Docker's <c>DOCKER_DRIVER</c>; null when neither is set.</summary>
     public static string? NameFromEnvironment() =>
@@ -24,6 +24,8 @@ public static class GraphDrivers
                 if (!Overlay2Driver.Probe(dataRoot, out var reason))
                     throw new ArgumentException($"storage driver overlay2 is not supported on {dataRoot}: {reason}");
                 return new Overlay2Driver(dataRoot);
+            case "btrfs":
+                return new BtrfsDriver(dataRoot);
             case "vfs":
                 return new VfsDriver(dataRoot);
             default:

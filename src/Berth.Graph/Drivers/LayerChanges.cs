@@ -70,13 +70,24 @@ internal static class LayerChanges
         return any;
     }
 
-    /// <summary>moby's rules: directories are compared by mode and owner only, everything else also by size and mtime.</summary>
+    /// <summary>
+    /// moby's rules (directories are compared by mode and owner only, everything else also by size and mtime),
+    /// plus xattrs: setting one changes neither size nor mtime, and overlay2 would report the copied-up file.
+    /// </summary>
     static bool SameMeta(string path, LibC.Statx a, string oldPath, LibC.Statx b)
     {
         if (a.Mode != b.Mode || a.Uid != b.Uid || a.Gid != b.Gid || a.RdevMajor != b.RdevMajor || a.RdevMinor != b.RdevMinor) return false;
         if (a.FileType != LibC.S_IFDIR && (a.Size != b.Size || a.Mtime.Sec != b.Mtime.Sec || a.Mtime.Nsec != b.Mtime.Nsec)) return false;
         if (a.FileType == LibC.S_IFLNK && new FileInfo(path).LinkTarget != new FileInfo(oldPath).LinkTarget) return false;
-        return true;
+        return SameXattrs(path, oldPath);
+    }
+
+    static bool SameXattrs(string path, string oldPath)
+    {
+        var names = FileMeta.ListXattrs(path);
+        var oldNames = FileMeta.ListXattrs(oldPath);
+        if (names.Count != oldNames.Count || names.Except(oldNames, StringComparer.Ordinal).Any()) return false;
+        return names.All(n => FileMeta.GetXattr(path, n).AsSpan().SequenceEqual(FileMeta.GetXattr(oldPath, n)));
     }
 
     /// <summary>
@@ -115,9 +126,9 @@ internal static class LayerChanges
         return changes;
     }
 
-    static bool IsWhiteout(LibC.Statx st) => st.FileType == LibC.S_IFCHR && st.RdevMajor == 0 && st.RdevMinor == 0;
+    internal static bool IsWhiteout(LibC.Statx st) => st.FileType == LibC.S_IFCHR && st.RdevMajor == 0 && st.RdevMinor == 0;
 
-    static bool IsOpaque(string dir) => FileMeta.GetXattr(dir, "trusted.overlay.opaque") is [(byte)'y'];
+    internal static bool IsOpaque(string dir) => FileMeta.GetXattr(dir, "trusted.overlay.opaque") is [(byte)'y'];
 
     /// <summary>
     /// Writes the tar of <paramref name="changes"/>, taking content from <paramref name="source"/> (the layer's own
@@ -126,13 +137,17 @@ internal static class LayerChanges
     /// </summary>
     public static void WriteTar(Stream output, string source, IEnumerable<LayerChange> changes, bool overlayUpper)
     {
-        using var w = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        var patch = new BinaryXattrPatch(output);
+        using var w = new TarWriter(patch, TarEntryFormat.Pax, leaveOpen: true);
         var links = new Dictionary<(uint, uint, ulong), string>();
         foreach (var c in changes)
         {
             string rel = c.Path.TrimStart('/');
             if (c.Kind == ChangeKind.Deleted)
             {
+                // Below an opaque upper dir a deletion has no whiteout of its own: the dir's marker covers it, and a
+                // whiteout inside an opaque dir would show up in directory listings of the layer above.
+                if (overlayUpper && !(LibC.TryLStat(source + c.Path, out var wst) && IsWhiteout(wst))) continue;
                 int slash = rel.LastIndexOf('/');
                 string wh = (slash < 0 ? "" : rel[..(slash + 1)]) + ".wh." + rel[(slash + 1)..];
                 w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, wh) { ModificationTime = DateTimeOffset.UnixEpoch, Mode = 0 });
@@ -140,7 +155,7 @@ internal static class LayerChanges
             }
             string path = source + "/" + rel;
             var st = LibC.LStat(path);
-            WriteEntry(w, path, rel, st, links);
+            WriteEntry(w, patch, path, rel, st, links);
             if (overlayUpper && st.FileType == LibC.S_IFDIR && IsOpaque(path))
                 w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, rel + "/.wh..wh..opq") { ModificationTime = DateTimeOffset.UnixEpoch, Mode = 0 });
         }
@@ -149,7 +164,8 @@ internal static class LayerChanges
     /// <summary>The whole tree under <paramref name="root"/> as one tar (<c>docker export</c>).</summary>
     public static void WriteTree(Stream output, string root)
     {
-        using var w = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        var patch = new BinaryXattrPatch(output);
+        using var w = new TarWriter(patch, TarEntryFormat.Pax, leaveOpen: true);
         var links = new Dictionary<(uint, uint, ulong), string>();
         void Walk(string dir, string rel)
         {
@@ -157,21 +173,19 @@ internal static class LayerChanges
             {
                 string childRel = rel.Length == 0 ? System.IO.Path.GetFileName(path) : rel + "/" + System.IO.Path.GetFileName(path);
                 var st = LibC.LStat(path);
-                WriteEntry(w, path, childRel, st, links);
+                WriteEntry(w, patch, path, childRel, st, links);
                 if (st.FileType == LibC.S_IFDIR) Walk(path, childRel);
             }
         }
         Walk(root, "");
     }
 
-    static void WriteEntry(TarWriter w, string path, string rel, LibC.Statx st, Dictionary<(uint, uint, ulong), string> links)
+    static void WriteEntry(TarWriter w, BinaryXattrPatch patch, string path, string rel, LibC.Statx st, Dictionary<(uint, uint, ulong), string> links)
     {
-        var pax = new Dictionary<string, string>();
+        var xattrs = new Dictionary<string, byte[]>();
         foreach (var name in FileMeta.ListXattrs(path))
-        {
-            if (name.StartsWith("trusted.overlay.", StringComparison.Ordinal)) continue;
-            if (FileMeta.GetXattr(path, name) is { } value && IsUtf8(value)) pax["SCHILY.xattr." + name] = Encoding.UTF8.GetString(value);
-        }
+            if (!name.StartsWith("trusted.overlay.", StringComparison.Ordinal) && FileMeta.GetXattr(path, name) is { } value)
+                xattrs[name] = value;
         var type = st.FileType switch
         {
             LibC.S_IFDIR => TarEntryType.Directory,
@@ -186,13 +200,16 @@ internal static class LayerChanges
         var key = (st.DevMajor, st.DevMinor, st.Ino);
         if (type == TarEntryType.RegularFile && st.Nlink > 1)
         {
-            if (links.TryGetValue(key, out var first))
+            if (links.ContainsKey(key))
             {
                 type = TarEntryType.HardLink;
-                pax.Clear();
+                xattrs.Clear();
             }
             else links[key] = rel;
         }
+        var pax = new Dictionary<string, string>();
+        foreach (var (name, value) in xattrs)
+            pax["SCHILY.xattr." + name] = IsUtf8(value) ? Encoding.UTF8.GetString(value) : patch.Expect(name, value);
         var e = new PaxTarEntry(type.Value, type == TarEntryType.Directory ? rel + "/" : rel, pax)
         {
             Mode = (UnixFileMode)(st.Mode & 0xfff),
@@ -216,9 +233,10 @@ internal static class LayerChanges
             w.WriteEntry(e);
         }
         else w.WriteEntry(e);
+        patch.CheckPatched();
     }
 
-    /// <summary>PAX records are UTF-8 text; a binary xattr (security.capability) can't travel in one unmangled.</summary>
+    /// <summary>PAX records are UTF-8 text; other values (security.capability) go through <see cref="BinaryXattrPatch"/>.</summary>
     static bool IsUtf8(byte[] value)
     {
         try { new UTF8Encoding(false, true).GetString(value); return true; }

@@ -48,7 +48,12 @@ internal static class LayerTar
             if (baseName == OpaqueMarker)
             {
                 if (whiteouts == WhiteoutMode.Overlay)
+                {
                     FileMeta.SetXattr(parent, "trusted.overlay.opaque", "y"u8);
+                    // The marker hides the lowers already; whiteouts left beside it would be listed by overlayfs.
+                    foreach (var child in Directory.EnumerateFileSystemEntries(parent))
+                        if (LayerChanges.IsWhiteout(LibC.LStat(child))) File.Delete(child);
+                }
                 else
                 {
                     string parentRel = string.Join('/', parts.Take(parts.Count - 1));
@@ -65,7 +70,7 @@ internal static class LayerTar
                     throw new InvalidDataException($"invalid whiteout entry {entry.Name} in layer tar");
                 string victimPath = System.IO.Path.Combine(parent, victim);
                 FileMeta.RemoveAll(victimPath);
-                if (whiteouts == WhiteoutMode.Overlay)
+                if (whiteouts == WhiteoutMode.Overlay && !LayerChanges.IsOpaque(parent))
                 {
                     FileMeta.MakeNode(victimPath, LibC.S_IFCHR, 0, 0);
                     FileMeta.Chown(victimPath, entry.Uid, entry.Gid);
