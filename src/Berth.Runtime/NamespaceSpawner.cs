@@ -14,7 +14,7 @@ static class NamespaceSpawner
     /// <summary>The namespaces that init creates or joins itself, after the parent has put it in its cgroup.</summary>
     public const string DeferredToInit = "cgroup";
 
-    public static int Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd)
+    public static int Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds = 0)
     {
         foreach (var ns in namespaces)
         {
@@ -25,7 +25,7 @@ static class NamespaceSpawner
         Exception? failure = null;
         var thread = new Thread(() =>
         {
-            try { pid = SpawnOnThisThread(initPath, namespaces, stdio, syncFd); }
+            try { pid = SpawnOnThisThread(initPath, namespaces, stdio, syncFd, preservedFds); }
             catch (Exception e) { failure = e; }
         }, maxStackSize: 256 * 1024) { Name = "berth-ns-spawn", IsBackground = true };
         thread.Start();
@@ -34,7 +34,7 @@ static class NamespaceSpawner
         return pid;
     }
 
-    static int SpawnOnThisThread(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd)
+    static int SpawnOnThisThread(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds)
     {
         // setns into a mount namespace needs a caller whose fs_struct (root, cwd) isn't shared; the
         // thread's is shared with the rest of the process until it unshares CLONE_FS.
@@ -50,7 +50,10 @@ static class NamespaceSpawner
             finally { LibC.Close(fd); }
         }
         if (unshareFlags != 0) LibC.Check(LibC.Unshare(unshareFlags), "unshare");
-        return PosixSpawn(initPath, ["berth-runc", "init"], [stdio.Stdin, stdio.Stdout, stdio.Stderr, syncFd]);
+        // Preserved fds keep their numbers (3, 4, ...); the sync socket goes right after them.
+        int[] fds = [stdio.Stdin, stdio.Stdout, stdio.Stderr, .. Enumerable.Range(3, preservedFds), syncFd];
+        string[] argv = preservedFds == 0 ? ["berth-runc", "init"] : ["berth-runc", "init", (3 + preservedFds).ToString()];
+        return PosixSpawn(initPath, argv, fds);
     }
 
     /// <summary>Spawns <paramref name="path"/> with <paramref name="childFds"/>[i] as its fd i (-1: /dev/null), a new session, and default signal state.</summary>
