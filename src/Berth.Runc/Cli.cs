@@ -95,6 +95,10 @@ static partial class Cli
                 "delete" => Delete(a),
                 "list" => List(a),
                 "features" => Features(a),
+                "ps" => Ps(a),
+                "pause" => Pause(a, frozen: true),
+                "resume" => Pause(a, frozen: false),
+                "update" => Update(a),
                 "help" => Print(Usage),
                 _ => throw new UsageException($"No help topic for '{command}'"),
             };

@@ -73,6 +73,8 @@ sealed class StateStore(string root)
 
     public Spec LoadSpec(string id) => Spec.Load(SpecPath(id));
 
+    public void SaveSpec(string id, Spec spec) => spec.Save(SpecPath(id));
+
     public void Save(ContainerState state)
     {
         var path = Path.Combine(Dir(state.Id), "state.json");
