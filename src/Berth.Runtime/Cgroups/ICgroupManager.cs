@@ -8,8 +8,15 @@ public interface ICgroupManager
     /// <summary>The cgroup directories this manager owns (one per v1 hierarchy, or one in v2).</summary>
     IReadOnlyList<string> Paths { get; }
     void Create();
+    /// <summary>Writes the limits; safe to call again on a live cgroup (<c>update</c>).</summary>
     void Apply(LinuxResources? resources);
     void AddProcess(int pid);
+    /// <summary>Freezes (pause) or thaws (resume) every task in the cgroup, returning once the kernel reports it done.</summary>
+    void Freeze(bool frozen);
+    bool IsFrozen { get; }
+    CgroupStats Stats();
+    /// <summary>The host pids of the processes in the cgroup; empty once it is gone.</summary>
+    IReadOnlyList<int> Processes();
     /// <summary>Kills any processes still in the cgroup and removes the directories; idempotent.</summary>
     void Destroy();
 }
@@ -24,7 +31,9 @@ public static class CgroupManager
     {
         if (cgroupsPath.Contains(':')) throw new RuntimeException($"cgroupsPath \"{cgroupsPath}\": systemd slice paths are not supported");
         if (IsUnified(DefaultRoot)) return new CgroupV2(DefaultRoot, cgroupsPath);
-        return new CgroupV1(CgroupV1.Hierarchies(File.ReadAllLines("/proc/self/mountinfo")), cgroupsPath);
+        var unified = Path.Combine(DefaultRoot, "unified");
+        return new CgroupV1(CgroupV1.Hierarchies(File.ReadAllLines("/proc/self/mountinfo")), cgroupsPath,
+            IsUnified(unified) ? unified : null);
     }
 
     public static bool IsUnified(string root) =>
@@ -44,6 +53,77 @@ public static class CgroupManager
         var path = Path.Combine(dir, file);
         try { File.WriteAllText(path, value); }
         catch (IOException e) { throw new RuntimeException($"write {value} to {path}: {e.Message}", e); }
+        catch (UnauthorizedAccessException e) { throw new RuntimeException($"write {value} to {path}: {e.Message}", e); }
+    }
+
+    internal static bool Exists(string dir, string file) => File.Exists(Path.Combine(dir, file));
+
+    /// <summary>The file's text, or null when the kernel does not offer it (or the cgroup is gone).</summary>
+    internal static string? Read(string dir, string file)
+    {
+        try { return File.ReadAllText(Path.Combine(dir, file)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }
+        catch (IOException) { return null; }
+    }
+
+    /// <summary>A single-number file; "max" reads as <see cref="ulong.MaxValue"/>, a missing file as 0.</summary>
+    internal static ulong ReadU64(string dir, string file)
+    {
+        var text = Read(dir, file)?.Trim();
+        if (text is null or "") return 0;
+        if (text == "max") return ulong.MaxValue;
+        return ulong.TryParse(text, out var v) ? v : long.TryParse(text, out var s) && s < 0 ? ulong.MaxValue : 0;
+    }
+
+    /// <summary>A flat-keyed file ("key value" per line, as memory.stat and cpu.stat).</summary>
+    internal static Dictionary<string, ulong> ReadKeyed(string dir, string file)
+    {
+        var result = new Dictionary<string, ulong>();
+        foreach (var line in (Read(dir, file) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && ulong.TryParse(parts[1], out var v)) result[parts[0]] = v;
+        }
+        return result;
+    }
+
+    internal static IReadOnlyList<int> ReadProcs(string dir) =>
+        (Read(dir, "cgroup.procs") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => int.TryParse(l, out var p) ? p : 0).Where(p => p > 0).ToList();
+
+    /// <summary>
+    /// The huge page sizes this kernel supports, as (cgroup file infix, Docker's name): the infix is
+    /// what the hugetlb controller uses in file names ("2MB"), which is also what Docker reports.
+    /// </summary>
+    internal static IReadOnlyList<string> HugePageSizes(string sysfs = "/sys/kernel/mm/hugepages")
+    {
+        if (!Directory.Exists(sysfs)) return [];
+        var sizes = new List<string>();
+        foreach (var dir in Directory.GetDirectories(sysfs, "hugepages-*kB"))
+        {
+            var kb = ulong.Parse(Path.GetFileName(dir)["hugepages-".Length..^2]);
+            sizes.Add(kb >= 1 << 20 ? $"{kb >> 20}GB" : kb >= 1 << 10 ? $"{kb >> 10}MB" : $"{kb}KB");
+        }
+        return sizes;
+    }
+
+    /// <summary>Parses a page size as the OCI spec writes it ("2MB", "1GB") and checks it against the kernel's.</summary>
+    internal static string CheckPageSize(string pageSize, IReadOnlyList<string> supported)
+    {
+        if (!supported.Contains(pageSize))
+            throw new RuntimeException($"hugepageLimits: page size \"{pageSize}\" is not supported by this kernel (supported: {string.Join(", ", supported)})");
+        return pageSize;
+    }
+
+    /// <summary>Writes the freezer file, then polls until the kernel reports the state reached.</summary>
+    internal static void WaitFor(Func<bool> reached, string what)
+    {
+        for (var attempt = 0; attempt < 2000; attempt++)
+        {
+            if (reached()) return;
+            Thread.Sleep(attempt < 10 ? 1 : 5);
+        }
+        throw new RuntimeException($"timed out waiting for the cgroup to {what}");
     }
 
     /// <summary>
@@ -52,10 +132,7 @@ public static class CgroupManager
     /// </summary>
     internal static void Remove(string dir)
     {
-        var procs = Path.Combine(dir, "cgroup.procs");
-        if (File.Exists(procs))
-            foreach (var line in File.ReadAllLines(procs))
-                if (int.TryParse(line, out var pid) && pid > 0) Interop.LibC.Kill(pid, Interop.LibC.SIGKILL);
+        foreach (var pid in ReadProcs(dir)) Interop.LibC.Kill(pid, Interop.LibC.SIGKILL);
         for (var attempt = 0; ; attempt++)
         {
             try { if (Directory.Exists(dir)) Directory.Delete(dir); return; }
