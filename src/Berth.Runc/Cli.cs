@@ -99,6 +99,7 @@ static partial class Cli
                 "pause" => Pause(a, frozen: true),
                 "resume" => Pause(a, frozen: false),
                 "update" => Update(a),
+                "events" => Events(a),
                 "help" => Print(Usage),
                 _ => throw new UsageException($"No help topic for '{command}'"),
             };

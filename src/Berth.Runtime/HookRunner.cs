@@ -66,7 +66,8 @@ public static class HookRunner
         LibC.Close(outWrite);
         using var output = new FileStream(new SafeFileHandle(outRead, ownsHandle: true), FileAccess.Read);
         var text = new StreamReader(output).ReadToEndAsync();
-        using (var stdin = new FileStream(new SafeFileHandle(stdinWrite, ownsHandle: true), FileAccess.Write))
+        // Unbuffered, so that a hook which exits without reading its stdin fails the write here, not a flush in Dispose.
+        using (var stdin = new FileStream(new SafeFileHandle(stdinWrite, ownsHandle: true), FileAccess.Write, bufferSize: 0))
         {
             try { stdin.Write(JsonSerializer.SerializeToUtf8Bytes(state, HookJson.Default.HookState)); }
             catch (IOException) { /* a hook that ignores its stdin may exit first */ }
