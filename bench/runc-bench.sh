@@ -50,7 +50,8 @@ hyperfine --warmup 3 --runs "$RUNS" --export-json "$OUT/runc-bench.json" \
 peak_rss() { # KiB: the largest maximum RSS over RSS_RUNS runs
   local max=0 kb i
   for ((i = 0; i < RSS_RUNS; i++)); do
-    kb=$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -o "$TMP/rss" -f '%M' "$@" >/dev/null 2>&1
+    kb=$(tail -1 "$TMP/rss")
     ((kb > max)) && max=$kb
   done
   echo "$max"

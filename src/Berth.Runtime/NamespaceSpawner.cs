@@ -9,7 +9,7 @@ namespace Berth.Runtime;
 /// posix_spawns init from it, so init inherits them; the thread then exits and is never reused.
 /// See docs/runtime.md.
 /// </summary>
-static class NamespaceSpawner
+public static class NamespaceSpawner
 {
     /// <summary>The namespaces that init creates or joins itself, after the parent has put it in its cgroup.</summary>
     public const string DeferredToInit = "cgroup";
@@ -61,7 +61,7 @@ static class NamespaceSpawner
     /// <paramref name="env"/>, <paramref name="childFds"/>[i] as its fd i (-1: /dev/null), a new
     /// session (so its whole group can be killed), and default signal state.
     /// </summary>
-    internal static unsafe int PosixSpawn(string path, string[] argv, string[] env, int[] childFds)
+    public static unsafe int PosixSpawn(string path, string[] argv, string[] env, int[] childFds)
     {
         // Every source is first copied above the target range so that one dup2 can never
         // overwrite a source a later dup2 still needs (say stdout is the caller's fd 3).
