@@ -36,6 +36,9 @@ namespace Berth.Api;
 [JsonSerializable(typeof(List<ImageSearchResult>))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(List<string>))]
+[JsonSerializable(typeof(ContainerStatsResponse))]
+[JsonSerializable(typeof(ContainerTopResponse))]
+[JsonSerializable(typeof(ContainerUpdateResponse))]
 public sealed partial class ApiJson : JsonSerializerContext
 {
 }

@@ -90,6 +90,18 @@ public sealed class DeviceMapping
     public string CgroupPermissions { get; set; } = "";
 }
 
+public sealed class WeightDevice
+{
+    public string Path { get; set; } = "";
+    public ushort Weight { get; set; }
+}
+
+public sealed class ThrottleDevice
+{
+    public string Path { get; set; } = "";
+    public ulong Rate { get; set; }
+}
+
 public sealed class MountSpec
 {
     public string? Type { get; set; }
@@ -146,6 +158,11 @@ public sealed class HostConfig
     public long NanoCpus { get; set; }
     public string CgroupParent { get; set; } = "";
     public int BlkioWeight { get; set; }
+    public List<WeightDevice>? BlkioWeightDevice { get; set; }
+    public List<ThrottleDevice>? BlkioDeviceReadBps { get; set; }
+    public List<ThrottleDevice>? BlkioDeviceWriteBps { get; set; }
+    [JsonPropertyName("BlkioDeviceReadIOps")] public List<ThrottleDevice>? BlkioDeviceReadIOps { get; set; }
+    [JsonPropertyName("BlkioDeviceWriteIOps")] public List<ThrottleDevice>? BlkioDeviceWriteIOps { get; set; }
     public long CpuPeriod { get; set; }
     public long CpuQuota { get; set; }
     public long CpuRealtimePeriod { get; set; }

@@ -91,6 +91,11 @@ public sealed partial class BerthDaemon : IAsyncDisposable
         e.Register("resize", c.ResizeJobAsync);
         e.Register("rename", c.RenameAsync);
         e.Register("rm", c.RemoveAsync);
+        e.Register("pause", c.PauseJobAsync);
+        e.Register("unpause", c.UnpauseJobAsync);
+        e.Register("top", c.TopJobAsync);
+        e.Register("stats", c.StatsJobAsync);
+        e.Register("update", c.UpdateJobAsync);
 
         e.Register("images", i.ListAsync);
         e.Register("image_create", i.CreateAsync);

@@ -126,4 +126,248 @@ public sealed class CgroupTests : IDisposable
         Assert.Equal("0-1", Read("cpuset/c5/cpuset.cpus"));
         Assert.Equal("0", Read("cpuset/c5/cpuset.mems"));
     }
+
+    /// <summary>A v1 cgroup whose every controller is its own directory under the fake root, named like the controller.</summary>
+    CgroupV1 FakeV1(string path, string? unified = null, params string[] controllers)
+    {
+        var h = new Dictionary<string, string>();
+        foreach (var c in controllers.Length > 0 ? controllers : ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer"])
+        {
+            h[c] = Path.Combine(root.FullName, c);
+            Directory.CreateDirectory(h[c]);
+        }
+        return new CgroupV1(h, path, unified, () => ["2MB", "1GB"]);
+    }
+
+    void Fake(string relative, string content)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root.FullName, relative))!);
+        File.WriteAllText(Path.Combine(root.FullName, relative), content);
+    }
+
+    [Fact]
+    public void V1_memory_writes_limit_swap_reservation_swappiness_and_oom_killer()
+    {
+        var cg = FakeV1("/m1");
+        cg.Create();
+        Fake("memory/m1/memory.limit_in_bytes", "9223372036854771712\n");
+        Fake("memory/m1/memory.memsw.limit_in_bytes", "9223372036854771712\n");
+        cg.Apply(new LinuxResources { Memory = new LinuxMemory { Limit = 64 << 20, Swap = 128 << 20, Reservation = 32 << 20, Swappiness = 10, DisableOomKiller = true } });
+        Assert.Equal((64 << 20).ToString(), Read("memory/m1/memory.limit_in_bytes"));
+        Assert.Equal((128 << 20).ToString(), Read("memory/m1/memory.memsw.limit_in_bytes"));
+        Assert.Equal((32 << 20).ToString(), Read("memory/m1/memory.soft_limit_in_bytes"));
+        Assert.Equal("10", Read("memory/m1/memory.swappiness"));
+        Assert.Equal("1", Read("memory/m1/memory.oom_control"));
+    }
+
+    [Fact]
+    public void V1_swap_limit_without_swap_accounting_is_a_clear_error()
+    {
+        var cg = FakeV1("/m2");
+        cg.Create();
+        var e = Assert.Throws<RuntimeException>(() => cg.Apply(new LinuxResources { Memory = new LinuxMemory { Limit = 1 << 20, Swap = 2 << 20 } }));
+        Assert.Contains("swap accounting", e.Message);
+        Assert.Throws<RuntimeException>(() => cg.Apply(new LinuxResources { Memory = new LinuxMemory { Swappiness = 101 } }));
+    }
+
+    [Fact]
+    public void V1_blkio_uses_bfq_weight_when_cfq_is_absent_and_writes_throttles()
+    {
+        var cg = FakeV1("/b1");
+        cg.Create();
+        Fake("blkio/b1/blkio.bfq.weight", "100\n");
+        cg.Apply(new LinuxResources
+        {
+            BlockIO = new LinuxBlockIO
+            {
+                Weight = 300,
+                ThrottleReadBpsDevice = [new LinuxThrottleDevice { Major = 8, Minor = 0, Rate = 1048576 }],
+                ThrottleWriteIopsDevice = [new LinuxThrottleDevice { Major = 8, Minor = 16, Rate = 50 }],
+            },
+        });
+        Assert.Equal("300", Read("blkio/b1/blkio.bfq.weight"));
+        Assert.Equal("8:0 1048576", Read("blkio/b1/blkio.throttle.read_bps_device"));
+        Assert.Equal("8:16 50", Read("blkio/b1/blkio.throttle.write_iops_device"));
+        File.Delete(Path.Combine(root.FullName, "blkio/b1/blkio.bfq.weight"));
+        Assert.Contains("not supported", Assert.Throws<RuntimeException>(() => cg.Apply(new LinuxResources { BlockIO = new LinuxBlockIO { Weight = 300 } })).Message);
+    }
+
+    [Fact]
+    public void V1_limit_for_an_unmounted_controller_names_it()
+    {
+        var cg = FakeV1("/n1", null, "memory");
+        cg.Create();
+        var e = Assert.Throws<RuntimeException>(() => cg.Apply(new LinuxResources { Pids = new LinuxPids { Limit = 5 } }));
+        Assert.Contains("pids", e.Message);
+        e = Assert.Throws<RuntimeException>(() => cg.Apply(new LinuxResources { HugepageLimits = [new() { PageSize = "2MB", Limit = 1 }] }));
+        Assert.Contains("hugetlb", e.Message);
+    }
+
+    [Fact]
+    public void Hybrid_host_puts_hugetlb_limits_in_the_v2_tree_only_when_asked()
+    {
+        var unified = Path.Combine(root.FullName, "unified");
+        Fake("unified/cgroup.controllers", "hugetlb\n");
+        var cg = FakeV1("/berth/h1", unified);
+        cg.Create();
+        cg.AddProcess(77);
+        Assert.False(Directory.Exists(Path.Combine(unified, "berth/h1")));
+        Fake("memory/berth/h1/cgroup.procs", "77\n");
+        cg.Apply(new LinuxResources { HugepageLimits = [new() { PageSize = "2MB", Limit = 4 << 20 }] });
+        Assert.Equal("+hugetlb", Read("unified/cgroup.subtree_control"));
+        Assert.Equal((4 << 20).ToString(), Read("unified/berth/h1/hugetlb.2MB.max"));
+        Assert.Equal("77", Read("unified/berth/h1/cgroup.procs"));
+        Assert.Contains("not supported", Assert.Throws<RuntimeException>(() =>
+            cg.Apply(new LinuxResources { HugepageLimits = [new() { PageSize = "3MB", Limit = 1 }] })).Message);
+    }
+
+    [Fact]
+    public void V1_freezer_writes_the_state_and_reports_it()
+    {
+        var cg = FakeV1("/f1");
+        cg.Create();
+        Assert.False(cg.IsFrozen);
+        cg.Freeze(true);
+        Assert.Equal("FROZEN", Read("freezer/f1/freezer.state"));
+        Assert.True(cg.IsFrozen);
+        cg.Freeze(false);
+        Assert.Equal("THAWED", Read("freezer/f1/freezer.state"));
+        Assert.False(cg.IsFrozen);
+    }
+
+    [Fact]
+    public void V1_stats_read_cpu_memory_pids_and_blkio_counters()
+    {
+        var cg = FakeV1("/s1");
+        cg.Create();
+        Fake("cpuacct/s1/cpuacct.usage", "123456789\n");
+        Fake("cpuacct/s1/cpuacct.usage_percpu", "100000000 23456789 \n");
+        Fake("cpuacct/s1/cpuacct.stat", "user 7\nsystem 3\n");
+        Fake("cpu/s1/cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\n");
+        Fake("memory/s1/memory.usage_in_bytes", "4096000\n");
+        Fake("memory/s1/memory.max_usage_in_bytes", "8192000\n");
+        Fake("memory/s1/memory.limit_in_bytes", "67108864\n");
+        Fake("memory/s1/memory.stat", "cache 1024\nrss 2048\ntotal_cache 1024\n");
+        Fake("memory/s1/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+        Fake("pids/s1/pids.current", "3\n");
+        Fake("pids/s1/pids.max", "max\n");
+        Fake("blkio/s1/blkio.throttle.io_service_bytes_recursive", "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n");
+        var s = cg.Stats();
+        Assert.Equal(123456789UL, s.Cpu.TotalUsage);
+        Assert.Equal([100000000UL, 23456789UL], s.Cpu.PerCpuUsage);
+        Assert.Equal(70_000_000UL, s.Cpu.UserUsage);
+        Assert.Equal(30_000_000UL, s.Cpu.KernelUsage);
+        Assert.Equal(2UL, s.Cpu.ThrottledPeriods);
+        Assert.Equal(5000UL, s.Cpu.ThrottledTime);
+        Assert.Equal(4096000UL, s.Memory.Usage);
+        Assert.Equal(8192000UL, s.Memory.MaxUsage);
+        Assert.Equal(67108864UL, s.Memory.Limit);
+        Assert.Equal(1024UL, s.Memory.Cache);
+        Assert.Equal(2048UL, s.Memory.Raw["rss"]);
+        Assert.Equal(2UL, s.Memory.OomKills);
+        Assert.Equal(3UL, s.Pids.Current);
+        Assert.Equal(0UL, s.Pids.Limit);
+        Assert.Equal([new BlkioEntry(8, 0, "Read", 4096), new BlkioEntry(8, 0, "Write", 8192), new BlkioEntry(8, 0, "Total", 12288)], s.Blkio.IoServiceBytesRecursive);
+    }
+
+    [Fact]
+    public void V2_stats_read_cpu_memory_io_pids_and_hugetlb()
+    {
+        var cg = new CgroupV2(root.FullName, "s2", () => ["2MB"]);
+        cg.Create();
+        Fake("s2/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 4\nnr_throttled 1\nthrottled_usec 7\n");
+        Fake("s2/memory.current", "5000\n");
+        Fake("s2/memory.max", "max\n");
+        Fake("s2/memory.stat", "anon 3000\nfile 2000\n");
+        Fake("s2/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+        Fake("s2/pids.current", "2\n");
+        Fake("s2/pids.max", "50\n");
+        Fake("s2/io.stat", "8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n");
+        Fake("s2/hugetlb.2MB.current", "2097152\n");
+        var s = cg.Stats();
+        Assert.Equal(1_500_000UL, s.Cpu.TotalUsage);
+        Assert.Equal(1_000_000UL, s.Cpu.UserUsage);
+        Assert.Equal(7000UL, s.Cpu.ThrottledTime);
+        Assert.Equal(5000UL, s.Memory.Usage);
+        Assert.Equal(ulong.MaxValue, s.Memory.Limit);
+        Assert.Equal(2000UL, s.Memory.Cache);
+        Assert.Equal(1UL, s.Memory.OomKills);
+        Assert.Equal(3UL, s.Memory.Failcnt);
+        Assert.Equal(50UL, s.Pids.Limit);
+        Assert.Equal([new BlkioEntry(8, 0, "Read", 100), new BlkioEntry(8, 0, "Write", 200)], s.Blkio.IoServiceBytesRecursive);
+        Assert.Equal(2097152UL, s.Hugetlb["2MB"].Usage);
+    }
+
+    [Fact]
+    public void V2_apply_writes_io_hugetlb_reservation_and_swap()
+    {
+        var cg = new CgroupV2(root.FullName, "io1", () => ["2MB"]);
+        cg.Create();
+        cg.Apply(new LinuxResources
+        {
+            Memory = new LinuxMemory { Limit = 100, Swap = 300, Reservation = 50 },
+            BlockIO = new LinuxBlockIO { Weight = 1000, ThrottleReadBpsDevice = [new LinuxThrottleDevice { Major = 8, Minor = 0, Rate = 4096 }] },
+            HugepageLimits = [new() { PageSize = "2MB", Limit = 2097152 }],
+        });
+        Assert.Equal("200", Read("io1/memory.swap.max"));
+        Assert.Equal("50", Read("io1/memory.low"));
+        Assert.Equal("8:0 rbps=4096", Read("io1/io.max"));
+        Assert.Equal("10000", Read("io1/io.weight"));
+        Assert.Equal("2097152", Read("io1/hugetlb.2MB.max"));
+    }
+
+    [Fact]
+    public void V2_unified_keys_must_name_an_interface_file()
+    {
+        var cg = new CgroupV2(root.FullName, "u1");
+        cg.Create();
+        cg.Apply(new LinuxResources { Unified = new() { ["memory.high"] = "1000" } });
+        Assert.Equal("1000", Read("u1/memory.high"));
+        foreach (var bad in new[] { "../../escape.file", "/etc/passwd", "nodot" })
+            Assert.Throws<RuntimeException>(() => cg.Apply(new LinuxResources { Unified = new() { [bad] = "1" } }));
+    }
+
+    [Fact]
+    public void V2_freeze_waits_for_the_frozen_event_and_reports_it()
+    {
+        var cg = new CgroupV2(root.FullName, "fz");
+        cg.Create();
+        Fake("fz/cgroup.events", "populated 1\nfrozen 1\n");
+        cg.Freeze(true);
+        Assert.Equal("1", Read("fz/cgroup.freeze"));
+        Assert.True(cg.IsFrozen);
+        Fake("fz/cgroup.events", "populated 1\nfrozen 0\n");
+        cg.Freeze(false);
+        Assert.Equal("0", Read("fz/cgroup.freeze"));
+        Assert.False(cg.IsFrozen);
+    }
+
+    [Fact]
+    public void Processes_lists_the_pids_in_cgroup_procs()
+    {
+        var cg = FakeV1("/p1");
+        cg.Create();
+        Fake("freezer/p1/cgroup.procs", "10\n20\n");
+        Assert.Equal([10, 20], cg.Processes());
+    }
+
+    [Fact]
+    public void Device_filter_tests_rules_last_first_and_denies_by_default()
+    {
+        var prog = DeviceFilter.Compile([
+            new LinuxDeviceCgroup { Allow = false, Access = "rwm" },
+            new LinuxDeviceCgroup { Allow = true, Type = "c", Major = 1, Minor = 3, Access = "rw" },
+        ]);
+        // 6 loads, then the last rule (type, access, major, minor tests, r0, exit), then the first rule (r0, exit), which matches
+        // everything, so no default follows.
+        Assert.Equal(6 + 8 + 2, prog.Length);
+        Assert.Equal(0x55, prog[6].Code);                  // jne r2 (type) ...
+        Assert.Equal(2, prog[6].Imm);                      // ... char device
+        Assert.Equal(7, prog[6].Off);                      // ... else skip the whole block
+        Assert.Equal(~6, prog[8].Imm);                     // requested access outside rw fails
+        Assert.Equal(1, prog[12].Imm);                     // allow
+        Assert.Equal(0, prog[14].Imm);                     // the deny-all rule
+        Assert.Equal(0, DeviceFilter.Compile([new LinuxDeviceCgroup { Allow = true, Type = "b", Access = "r" }])[^2].Imm);
+        Assert.Throws<RuntimeException>(() => DeviceFilter.Compile([new LinuxDeviceCgroup { Type = "x" }]));
+    }
 }

@@ -97,6 +97,12 @@ public sealed class ShimHost
         LibC.Check(LibC.Dup2((int)log.DangerousGetHandle(), 2), "dup2", logPath);
     }
 
+    bool OomKilled()
+    {
+        try { return _container.Cgroup?.OomKilled() ?? false; }
+        catch (Exception e) { Log($"reading the OOM count failed: {e.Message}"); return false; }
+    }
+
     public async Task<int> RunAsync()
     {
         var hub = new OutputHub(_log, _io.Tty);
@@ -106,7 +112,7 @@ public sealed class ShimHost
 
         int exitCode = await Task.Factory.StartNew(_container.WaitForExit, CancellationToken.None,
             TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
-        var info = new ExitInfo { ExitCode = exitCode, FinishedAt = DateTime.UtcNow, OomKilled = false };
+        var info = new ExitInfo { ExitCode = exitCode, FinishedAt = DateTime.UtcNow, OomKilled = OomKilled() };
         try
         {
             info.WriteAtomically(_args.StateDir);

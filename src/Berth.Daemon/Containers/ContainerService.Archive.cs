@@ -28,8 +28,8 @@ public sealed partial class ContainerService
 
     /// <summary>
     /// POST /commit. The new image's config is the container's, with any request Config fields and
-    /// <c>changes</c> on top. <c>pause</c> is accepted; Berth has no freezer support yet, so a running container
-    /// is committed unpaused (files being written at that moment may be caught half-written).
+    /// <c>changes</c> on top. A running container is frozen while its layer is read (<c>pause</c>,
+    /// default true, as in Docker), so no file is caught half-written.
     /// </summary>
     public async Task CommitAsync(Job job)
     {
@@ -58,7 +58,16 @@ public sealed partial class ContainerService
             CreatedBy = string.Join(' ', new[] { c.Record.Path }.Concat(c.Record.Args)),
             Reference = reference,
         };
-        var img = await Task.Run(() => _images.CommitContainer(c.Id, options), job.Cancelled);
+        bool freeze = (!job.Env.Has("pause") || job.Env.GetBool("pause")) && c.State.Status == "running";
+        var cgroup = freeze ? CgroupOf(c) : null;
+        try
+        {
+            cgroup?.Freeze(true);
+        }
+        catch (Runtime.RuntimeException e) { throw new ApiException(500, $"Cannot pause container {c.Id} to commit it: {e.Message}"); }
+        Graph.ImageRecord img;
+        try { img = await Task.Run(() => _images.CommitContainer(c.Id, options), job.Cancelled); }
+        finally { cgroup?.Freeze(false); }
         Publish(c, "commit", new() { ["comment"] = options.Comment ?? "", ["imageID"] = img.Id, ["imageRef"] = reference ?? "" });
         await job.Stdout.JsonAsync(201, new CommitResponse { Id = img.Id }, ImagesJson.Default.CommitResponse);
     }

@@ -12,6 +12,7 @@ public sealed partial class ContainerService
     public async Task StartJobAsync(Job job)
     {
         var c = _store.Get(job.Arg(0));
+        if (c.State.Status == "paused") throw ApiException.Conflict("cannot start a paused container, try unpause instead");
         if (c.IsRunning)
         {
             await job.Stdout.EmptyAsync(304);
@@ -277,6 +278,7 @@ public sealed partial class ContainerService
         if (shim is null || !c.IsRunning) return;
         try { await shim.KillAsync(sig); }
         catch (ShimException) { }
+        Thaw(c);
         if (t < 0) { await exited; return; }
         if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(t))) == exited) return;
         await KillAndWaitAsync(c, 9, TimeSpan.FromSeconds(30));
@@ -289,6 +291,7 @@ public sealed partial class ContainerService
         if (shim is null || !c.IsRunning) return;
         try { await shim.KillAsync(signal); }
         catch (ShimException) { }
+        Thaw(c);
         if (await Task.WhenAny(exited, Task.Delay(wait)) != exited)
             throw new ApiException(500, $"container {c.Id} did not exit within {wait.TotalSeconds:F0}s of signal {signal}");
     }
@@ -303,6 +306,8 @@ public sealed partial class ContainerService
         if (!c.IsRunning || shim is null)
             throw ApiException.Conflict($"Cannot kill container: {job.Arg(0)}: container {c.Id} is not running");
         await shim.KillAsync(sig);
+        // A frozen process only acts on the signal once thawed, as with docker kill on a paused container.
+        Thaw(c);
         Publish(c, "kill", new() { ["signal"] = sig.ToString() });
         await job.Stdout.EmptyAsync(204);
     }

@@ -65,8 +65,9 @@ public static class SpecBuilder
             if (host.ReadonlyPaths is not null) linux.ReadonlyPaths = host.ReadonlyPaths;
         }
         if (host.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(host.Sysctls);
-        linux.CgroupsPath = (string.IsNullOrEmpty(host.CgroupParent) ? "/berth" : host.CgroupParent.TrimEnd('/')) + "/" + c.Id;
+        linux.CgroupsPath = CgroupsPath(c);
         linux.Resources = BuildResources(host);
+        if (Devices(host) is { } devices) linux.Devices = [.. linux.Devices ?? [], .. devices];
         linux.Seccomp = BuildSeccomp(host, p.Capabilities.Bounding ?? []);
         spec.Annotations = new Dictionary<string, string> { ["org.berth.container.name"] = c.Name.TrimStart('/') };
         return spec;
@@ -154,28 +155,123 @@ public static class SpecBuilder
         return cap.StartsWith("CAP_", StringComparison.Ordinal) ? cap : "CAP_" + cap;
     }
 
-    static LinuxResources BuildResources(Api.HostConfig h)
+    /// <summary>The container's cgroup, relative to each hierarchy: under --cgroup-parent, else /berth.</summary>
+    public static string CgroupsPath(ContainerRecord c) =>
+        (string.IsNullOrEmpty(c.HostConfig.CgroupParent) ? "/berth" : c.HostConfig.CgroupParent.TrimEnd('/')) + "/" + c.Id;
+
+    /// <summary>
+    /// HostConfig's resource fields as OCI resources. Used at create and again by <c>update</c>, so
+    /// a field left at zero means "not set" here, as in Docker's API.
+    /// </summary>
+    public static LinuxResources BuildResources(Api.HostConfig h)
     {
-        var r = new LinuxResources { Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }] };
-        if (h.Memory > 0 || h.MemoryReservation > 0 || h.MemorySwap != 0)
+        var r = new LinuxResources { Devices = DeviceRules(h) };
+        if (h.Memory > 0 || h.MemoryReservation > 0 || h.MemorySwap != 0 || h.MemorySwappiness is >= 0 || h.OomKillDisable == true)
             r.Memory = new LinuxMemory
             {
                 Limit = h.Memory > 0 ? h.Memory : null,
                 Reservation = h.MemoryReservation > 0 ? h.MemoryReservation : null,
+                // Docker's default: as much swap as memory (memory+swap = 2x), when a limit is set.
                 Swap = h.MemorySwap != 0 ? h.MemorySwap : (h.Memory > 0 ? h.Memory * 2 : null),
+                Swappiness = h.MemorySwappiness is >= 0 and var sw ? (ulong)sw : null,
+                DisableOomKiller = h.OomKillDisable == true ? true : null,
             };
-        if (h.CpuShares > 0 || h.CpuQuota > 0 || h.NanoCpus > 0 || h.CpusetCpus.Length > 0)
+        if (h.CpuShares > 0 || h.CpuQuota != 0 || h.CpuPeriod > 0 || h.NanoCpus > 0 || h.CpusetCpus.Length > 0 || h.CpusetMems.Length > 0
+            || h.CpuRealtimePeriod > 0 || h.CpuRealtimeRuntime > 0)
         {
             r.Cpu = new LinuxCpu
             {
                 Shares = h.CpuShares > 0 ? (ulong)h.CpuShares : null,
                 Cpus = h.CpusetCpus.Length > 0 ? h.CpusetCpus : null,
+                Mems = h.CpusetMems.Length > 0 ? h.CpusetMems : null,
+                RealtimePeriod = h.CpuRealtimePeriod > 0 ? (ulong)h.CpuRealtimePeriod : null,
+                RealtimeRuntime = h.CpuRealtimeRuntime > 0 ? h.CpuRealtimeRuntime : null,
             };
             if (h.NanoCpus > 0) { r.Cpu.Period = 100_000; r.Cpu.Quota = h.NanoCpus / 10_000; }
-            else if (h.CpuQuota > 0) { r.Cpu.Quota = h.CpuQuota; r.Cpu.Period = h.CpuPeriod > 0 ? (ulong)h.CpuPeriod : 100_000; }
+            else
+            {
+                if (h.CpuQuota != 0) r.Cpu.Quota = h.CpuQuota;
+                if (h.CpuPeriod > 0 || h.CpuQuota > 0) r.Cpu.Period = h.CpuPeriod > 0 ? (ulong)h.CpuPeriod : 100_000;
+            }
         }
-        if (h.PidsLimit is > 0) r.Pids = new LinuxPids { Limit = h.PidsLimit.Value };
+        if (h.PidsLimit is { } pids and not 0) r.Pids = new LinuxPids { Limit = pids };
+        if (h.BlkioWeight > 0 || h.BlkioWeightDevice is { Count: > 0 } || h.BlkioDeviceReadBps is { Count: > 0 } || h.BlkioDeviceWriteBps is { Count: > 0 }
+            || h.BlkioDeviceReadIOps is { Count: > 0 } || h.BlkioDeviceWriteIOps is { Count: > 0 })
+            r.BlockIO = new LinuxBlockIO
+            {
+                Weight = h.BlkioWeight > 0 ? checked((ushort)h.BlkioWeight) : null,
+                WeightDevice = h.BlkioWeightDevice?.Select(d => { var n = DeviceNode(d.Path); return new LinuxWeightDevice { Major = n.Major, Minor = n.Minor, Weight = d.Weight }; }).ToList(),
+                ThrottleReadBpsDevice = Throttles(h.BlkioDeviceReadBps),
+                ThrottleWriteBpsDevice = Throttles(h.BlkioDeviceWriteBps),
+                ThrottleReadIopsDevice = Throttles(h.BlkioDeviceReadIOps),
+                ThrottleWriteIopsDevice = Throttles(h.BlkioDeviceWriteIOps),
+            };
         return r;
+    }
+
+    static List<LinuxThrottleDevice>? Throttles(List<Api.ThrottleDevice>? devices) =>
+        devices?.Select(d => { var n = DeviceNode(d.Path); return new LinuxThrottleDevice { Major = n.Major, Minor = n.Minor, Rate = d.Rate }; }).ToList();
+
+    /// <summary>
+    /// Deny everything, then allow what --device and --device-cgroup-rule name (the runtime appends
+    /// the devices every container gets). Privileged containers may use every device.
+    /// </summary>
+    static List<LinuxDeviceCgroup> DeviceRules(Api.HostConfig h)
+    {
+        if (h.Privileged) return [new LinuxDeviceCgroup { Allow = true, Access = "rwm" }];
+        var rules = new List<LinuxDeviceCgroup> { new() { Allow = false, Access = "rwm" } };
+        foreach (var d in h.Devices ?? [])
+        {
+            var n = DeviceNode(d.PathOnHost);
+            rules.Add(new LinuxDeviceCgroup { Allow = true, Type = n.Type, Major = n.Major, Minor = n.Minor, Access = Permissions(d.CgroupPermissions) });
+        }
+        foreach (var rule in h.DeviceCgroupRules ?? []) rules.Add(ParseCgroupRule(rule));
+        return rules;
+    }
+
+    static string Permissions(string p)
+    {
+        if (p.Length == 0) return "rwm";
+        if (p.Any(ch => ch is not ('r' or 'w' or 'm'))) throw ApiException.BadRequest($"invalid device cgroup permissions \"{p}\": use a combination of r, w and m");
+        return p;
+    }
+
+    /// <summary>A --device-cgroup-rule: "c 1:3 rwm", "b 8:* r", "a *:* rwm".</summary>
+    internal static LinuxDeviceCgroup ParseCgroupRule(string rule)
+    {
+        var bad = ApiException.BadRequest($"invalid device cgroup rule \"{rule}\": expected TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm'");
+        var f = rule.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (f.Length != 3 || f[0] is not ("a" or "b" or "c")) throw bad;
+        var mm = f[1].Split(':');
+        if (mm.Length != 2) throw bad;
+        long? Num(string x) => x == "*" ? null : long.TryParse(x, out var v) && v >= 0 ? v : throw bad;
+        if (f[2].Length == 0 || f[2].Any(ch => ch is not ('r' or 'w' or 'm'))) throw bad;
+        return new LinuxDeviceCgroup { Allow = true, Type = f[0], Major = Num(mm[0]), Minor = Num(mm[1]), Access = f[2] };
+    }
+
+    /// <summary>The OCI device entries for --device, so the runtime creates the nodes in the container's /dev.</summary>
+    static List<LinuxDevice>? Devices(Api.HostConfig h) =>
+        h.Devices is not { Count: > 0 } devices ? null
+            : devices.Select(d =>
+            {
+                var n = DeviceNode(d.PathOnHost);
+                var target = d.PathInContainer.Length > 0 ? d.PathInContainer : d.PathOnHost;
+                if (!target.StartsWith('/')) throw ApiException.BadRequest($"device path in the container \"{target}\" must be absolute");
+                return new LinuxDevice { Path = target, Type = n.Type, Major = n.Major, Minor = n.Minor, FileMode = n.Mode, Uid = 0, Gid = 0 };
+            }).ToList();
+
+    /// <summary>Major, minor and type of the device node at a host path (symlinks followed, as /dev/disk/by-id uses them).</summary>
+    static (string Type, long Major, long Minor, uint Mode) DeviceNode(string path)
+    {
+        if (Berth.Interop.LibC.StatxCall(Berth.Interop.LibC.AT_FDCWD, path, 0, Berth.Interop.LibC.STATX_BASIC_STATS, out var st) != 0)
+            throw ApiException.BadRequest($"error gathering device information while adding custom device \"{path}\": no such file or directory");
+        var type = st.FileType switch
+        {
+            Berth.Interop.LibC.S_IFCHR => "c",
+            Berth.Interop.LibC.S_IFBLK => "b",
+            _ => throw ApiException.BadRequest($"error gathering device information while adding custom device \"{path}\": not a device node"),
+        };
+        return (type, st.RdevMajor, st.RdevMinor, st.Mode & 0xFFFu);
     }
 
     /// <summary>Every capability this kernel generation knows; Docker accepts these names for --cap-add.</summary>

@@ -34,6 +34,8 @@ public static class ApiRoutes
         r.Add("POST", "/containers/{id}/rename", "rename");
         r.Add("POST", "/containers/{id}/pause", "pause");
         r.Add("POST", "/containers/{id}/unpause", "unpause");
+        r.Add("GET", "/containers/{id}/stats", "stats");
+        r.Add("POST", "/containers/{id}/update", "update");
         r.Add("DELETE", "/containers/{id}", "rm");
         r.Add("GET", "/containers/{id}/export", "container_export");
         r.Add("GET", "/containers/{id}/changes", "container_changes");

@@ -295,6 +295,9 @@ public sealed class CgroupV1 : ICgroupManager
         return s;
     }
 
+    public bool OomKilled() =>
+        dirs.TryGetValue("memory", out var mem) && CgroupManager.ReadKeyed(mem, "memory.oom_control").GetValueOrDefault("oom_kill") > 0;
+
     /// <summary>Lines of "MAJ:MIN Op Value"; the "Total" summary lines are dropped.</summary>
     internal static List<BlkioEntry> BlkioEntries(string? text)
     {

@@ -168,6 +168,8 @@ public sealed class CgroupV2 : ICgroupManager
         return s;
     }
 
+    public bool OomKilled() => CgroupManager.ReadKeyed(dir, "memory.events").GetValueOrDefault("oom_kill") > 0;
+
     public IReadOnlyList<int> Processes() => CgroupManager.ReadProcs(dir);
 
     public void Destroy()

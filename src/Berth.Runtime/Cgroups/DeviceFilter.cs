@@ -65,6 +65,8 @@ public static class DeviceFilter
             block.Add(I(JmpExit, 0));
             foreach (var j in jumps) block[j] = block[j] with { Off = checked((short)(block.Count - j - 1)) };
             prog.AddRange(block);
+            // A rule that matches everything decides every access; the verifier refuses code after it as unreachable.
+            if (jumps.Count == 0) return prog.ToArray();
         }
         prog.Add(I(Alu64MovK, R0, imm: 0));
         prog.Add(I(JmpExit, 0));

@@ -15,6 +15,8 @@ public interface ICgroupManager
     void Freeze(bool frozen);
     bool IsFrozen { get; }
     CgroupStats Stats();
+    /// <summary>Whether the kernel's OOM killer has killed a process in this cgroup (cheaper than <see cref="Stats"/>).</summary>
+    bool OomKilled();
     /// <summary>The host pids of the processes in the cgroup; empty once it is gone.</summary>
     IReadOnlyList<int> Processes();
     /// <summary>Kills any processes still in the cgroup and removes the directories; idempotent.</summary>
