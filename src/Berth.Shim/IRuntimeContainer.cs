@@ -1,4 +1,5 @@
 using Berth.Runtime;
+using Berth.Runtime.Cgroups;
 using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Shim;
@@ -15,6 +16,8 @@ public interface IRuntimeContainer : IDisposable
     int WaitForExit();
     /// <summary>With a terminal: the pty master; the caller takes ownership.</summary>
     SafeFileHandle? TakeConsole();
+    /// <summary>The container's cgroup (for OOM kills), when its spec names one.</summary>
+    ICgroupManager? Cgroup { get; }
 }
 
 /// <summary>Berth's native runtime: the library in this process.</summary>
@@ -25,5 +28,6 @@ public sealed class NativeContainer(LinuxContainer container) : IRuntimeContaine
     public void Signal(int signal) => container.Signal(signal);
     public int WaitForExit() => container.WaitForExit();
     public SafeFileHandle? TakeConsole() => container.TakeConsole();
+    public ICgroupManager? Cgroup => container.Cgroup;
     public void Dispose() => container.Dispose();
 }

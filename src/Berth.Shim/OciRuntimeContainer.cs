@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Berth.Interop;
 using Berth.Runtime;
+using Berth.Runtime.Cgroups;
 using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Shim;
@@ -19,8 +20,9 @@ public sealed class OciRuntimeContainer : IRuntimeContainer
     int? exitCode;
     bool deleted;
 
-    OciRuntimeContainer(string runtime, string root, string log, string id, int pid, SafeFileHandle? console)
+    OciRuntimeContainer(string runtime, string root, string log, string id, int pid, SafeFileHandle? console, ICgroupManager? cgroup)
     {
+        Cgroup = cgroup;
         this.runtime = runtime;
         this.root = root;
         this.log = log;
@@ -30,8 +32,10 @@ public sealed class OciRuntimeContainer : IRuntimeContainer
     }
 
     public int Pid { get; }
+    /// <summary>The cgroup the runtime made from the spec's cgroupsPath; read only (the runtime removes it on delete).</summary>
+    public ICgroupManager? Cgroup { get; }
 
-    public static OciRuntimeContainer Create(string runtime, string stateDir, string id, string bundle, ContainerStdio stdio, bool tty)
+    public static OciRuntimeContainer Create(string runtime, string stateDir, string id, string bundle, ContainerStdio stdio, bool tty, string? cgroupsPath)
     {
         LibC.Check(LibC.Prctl(LibC.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl PR_SET_CHILD_SUBREAPER");
         var root = Path.Combine(stateDir, "runtime");
@@ -55,7 +59,7 @@ public sealed class OciRuntimeContainer : IRuntimeContainer
                 master = ReceiveConsole(accepting.Result);
             }
             var pid = int.Parse(File.ReadAllText(pidFile).Trim());
-            return new OciRuntimeContainer(runtime, root, log, id, pid, master);
+            return new OciRuntimeContainer(runtime, root, log, id, pid, master, cgroupsPath is { Length: > 0 } ? CgroupManager.ForPath(cgroupsPath) : null);
         }
         finally
         {

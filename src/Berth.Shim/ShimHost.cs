@@ -50,7 +50,7 @@ public sealed class ShimHost
 
             var stdio = pipes?.ForContainer ?? new ContainerStdio(-1, -1, -1);
             IRuntimeContainer container = args.Runtime is { } runtime
-                ? OciRuntimeContainer.Create(runtime, args.StateDir, args.Id, args.Bundle, stdio, tty)
+                ? OciRuntimeContainer.Create(runtime, args.StateDir, args.Id, args.Bundle, stdio, tty, spec.Linux?.CgroupsPath)
                 : new NativeContainer(LinuxContainer.Create(new CreateOptions
                 {
                     Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = stdio, InitPath = args.InitPath,
