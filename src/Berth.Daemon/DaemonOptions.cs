@@ -161,6 +161,8 @@ public sealed class DaemonOptions
                 if (eq <= 0 || eq == r.Length - 1) throw new ArgumentException($"invalid --add-runtime {r}: expected NAME=PATH");
                 o.Runtimes[r[..eq]] = r[(eq + 1)..];
             }
+            // As dockerd, "runc" is always known (found on PATH when a container uses it) unless overridden.
+            o.Runtimes.TryAdd("runc", "runc");
             if (o.DefaultRuntime != "native" && !o.Runtimes.ContainsKey(o.DefaultRuntime))
                 throw new ArgumentException($"default runtime {o.DefaultRuntime} is not registered (use --add-runtime)");
             var hosts = parsed.GetValue(host) ?? Array.Empty<string>();

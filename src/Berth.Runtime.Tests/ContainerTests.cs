@@ -11,6 +11,7 @@ namespace Berth.Runtime.Tests;
 /// berth-runc init. Needs root and a published berth-runc (BERTH_RUNC_PATH, or
 /// artifacts/pub/berth-runc at the repository root).
 /// </summary>
+[Collection(TestRuntime.ChildProcesses)]
 public sealed class ContainerTests : IDisposable
 {
     static readonly string[] Applets = ["sh", "echo", "ls", "cat", "true", "sleep", "hostname", "id", "pwd", "test", "mknod", "rm"];
@@ -21,30 +22,8 @@ public sealed class ContainerTests : IDisposable
     public ContainerTests()
     {
         // Skips come first: xunit does not dispose a test class whose constructor threw.
-        if (Environment.UserName != "root") Assert.Skip("needs root to create namespaces and mounts");
-        if (!File.Exists("/bin/busybox")) Assert.Skip("needs /bin/busybox (busybox-static) for the test rootfs");
-        initPath = FindInit() ?? SkipNoInit();
-        bundle = Directory.CreateTempSubdirectory("berth-runtime-test-");
-        var bin = Path.Combine(bundle.FullName, "rootfs/bin");
-        Directory.CreateDirectory(bin);
-        File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
-        foreach (var applet in Applets) File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
-        foreach (var dir in new[] { "proc", "sys", "dev", "tmp" }) Directory.CreateDirectory(Path.Combine(bundle.FullName, "rootfs", dir));
-    }
-
-    static string SkipNoInit()
-    {
-        Assert.Skip("berth-runc (NativeAOT) not found: set BERTH_RUNC_PATH or run `dotnet publish src/Berth.Runc -c Release -r linux-x64 -o artifacts/pub`");
-        return "";
-    }
-
-    static string? FindInit()
-    {
-        if (Environment.GetEnvironmentVariable("BERTH_RUNC_PATH") is { Length: > 0 } fromEnv) return File.Exists(fromEnv) ? fromEnv : null;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Berth.slnx")))
-                return File.Exists(Path.Combine(dir.FullName, "artifacts/pub/berth-runc")) ? Path.Combine(dir.FullName, "artifacts/pub/berth-runc") : null;
-        return null;
+        initPath = TestRuntime.RequireRunc();
+        bundle = TestRuntime.NewBundle(Applets);
     }
 
     public void Dispose()

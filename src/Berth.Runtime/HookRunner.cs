@@ -1,8 +1,9 @@
-using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Berth.Interop;
 using Berth.Runtime.Oci;
-using Process = System.Diagnostics.Process;
+using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Runtime;
 
@@ -49,42 +50,51 @@ public static class HookRunner
     {
         var name = $"{phase} hook #{index} ({hook.Path})";
         if (!Path.IsPathRooted(hook.Path)) throw new RuntimeException($"{name}: path must be absolute");
-        var psi = new ProcessStartInfo(hook.Path)
+        // args[0] is the hook's argv[0], which may differ from its path: dockerd's network hook is
+        // /proc/<pid>/exe with argv[0] "libnetwork-setkey", which is how dockerd knows what to run.
+        string[] argv = hook.Args is { Count: > 0 } args ? [.. args] : [hook.Path];
+        var (stdinRead, stdinWrite) = LibC.Pipe();
+        var (outRead, outWrite) = LibC.Pipe();
+        int pid;
+        try { pid = NamespaceSpawner.PosixSpawn(hook.Path, argv, [.. hook.Env ?? []], [stdinRead, outWrite, outWrite]); }
+        catch (SysException e)
         {
-            RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        // The spec's args include argv[0]; ProcessStartInfo always passes the path as argv[0].
-        foreach (var a in (hook.Args ?? []).Skip(1)) psi.ArgumentList.Add(a);
-        psi.Environment.Clear();
-        foreach (var kv in hook.Env ?? [])
-        {
-            var eq = kv.IndexOf('=');
-            if (eq > 0) psi.Environment[kv[..eq]] = kv[(eq + 1)..];
-        }
-        Process process;
-        try { process = Process.Start(psi)!; }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
-        {
+            foreach (var fd in new[] { stdinRead, stdinWrite, outRead, outWrite }) LibC.Close(fd);
             throw new RuntimeException($"{name}: {e.Message}", e);
         }
-        using (process)
+        LibC.Close(stdinRead);
+        LibC.Close(outWrite);
+        using var output = new FileStream(new SafeFileHandle(outRead, ownsHandle: true), FileAccess.Read);
+        var text = new StreamReader(output).ReadToEndAsync();
+        // Unbuffered, so that a hook which exits without reading its stdin fails the write here, not a flush in Dispose.
+        using (var stdin = new FileStream(new SafeFileHandle(stdinWrite, ownsHandle: true), FileAccess.Write, bufferSize: 0))
         {
-            var stderr = process.StandardError.ReadToEndAsync();
-            try
-            {
-                process.StandardInput.Write(JsonSerializer.Serialize(state, HookJson.Default.HookState));
-                process.StandardInput.Close();
-            }
+            try { stdin.Write(JsonSerializer.SerializeToUtf8Bytes(state, HookJson.Default.HookState)); }
             catch (IOException) { /* a hook that ignores its stdin may exit first */ }
-            var timeout = hook.Timeout is > 0 ? TimeSpan.FromSeconds(hook.Timeout.Value) : Timeout.InfiniteTimeSpan;
-            if (!process.WaitForExit(timeout))
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-                throw new RuntimeException($"{name}: timed out after {hook.Timeout}s");
-            }
-            if (process.ExitCode != 0)
-                throw new RuntimeException($"{name}: exit status {process.ExitCode}: {stderr.Result.Trim()}");
+        }
+        var deadline = hook.Timeout is > 0 ? DateTime.UtcNow.AddSeconds(hook.Timeout.Value) : DateTime.MaxValue;
+        var code = WaitUntil(pid, deadline);
+        if (code is null)
+        {
+            // The hook runs in its own session: kill everything it started too.
+            LibC.Kill(-pid, LibC.SIGKILL);
+            ProcessControl.Reap(pid);
+            throw new RuntimeException($"{name}: timed out after {hook.Timeout}s");
+        }
+        if (code != 0) throw new RuntimeException($"{name}: exit status {code}: {text.Result.Trim()}");
+    }
+
+    /// <summary>The exit code, or null if <paramref name="pid"/> still runs at <paramref name="deadline"/>.</summary>
+    static int? WaitUntil(int pid, DateTime deadline)
+    {
+        if (deadline == DateTime.MaxValue) return ProcessControl.Reap(pid);
+        for (var delay = 1; ; delay = Math.Min(delay * 2, 50))
+        {
+            var rc = LibC.WaitPid(pid, out var status, LibC.WNOHANG);
+            if (rc == pid) return LibC.ExitCodeOf(status);
+            if (rc == -1 && Marshal.GetLastPInvokeError() != Errno.EINTR) throw SysException.FromLastError("waitpid", $"pid {pid}");
+            if (DateTime.UtcNow >= deadline) return null;
+            Thread.Sleep(delay);
         }
     }
 }

@@ -9,15 +9,18 @@ public sealed partial class LinuxContainer
 {
     readonly Spec spec;
     readonly string initPath, rootfs, bundle;
-    readonly SyncChannel channel;
+    // Null once init waits on a start socket instead (CreateOptions.StartSocket).
+    readonly SyncChannel? channel;
+    readonly string? startSocket;
     readonly ICgroupManager? cgroup;
     readonly object waitLock = new();
     SafeFileHandle? console;
     int? exitCode;
     bool started, destroyed;
 
-    LinuxContainer(string id, int pid, Spec spec, string initPath, string rootfs, string bundle, SyncChannel channel, ICgroupManager? cgroup, SafeFileHandle? console)
+    LinuxContainer(string id, int pid, Spec spec, string initPath, string rootfs, string bundle, SyncChannel? channel, string? startSocket, ICgroupManager? cgroup, SafeFileHandle? console)
     {
+        this.startSocket = startSocket;
         this.console = console;
         Id = id;
         Pid = pid;
@@ -41,10 +44,7 @@ public sealed partial class LinuxContainer
         var bundle = Path.GetFullPath(o.BundleDir);
         var rootfs = Path.GetFullPath(spec.Root.Path, bundle);
         if (!Directory.Exists(rootfs)) throw new RuntimeException($"rootfs {rootfs} does not exist");
-        var initPath = o.InitPath ?? Path.Combine(AppContext.BaseDirectory, "berth-runc");
-        if (!File.Exists(initPath)) throw new RuntimeException($"init binary {initPath} not found");
-        // A JIT build loads assemblies lazily from the host's disk, which init can no longer see after pivot_root.
-        if (File.Exists(initPath + ".dll")) throw new RuntimeException($"init binary {initPath} is not NativeAOT-published; publish berth-runc with -r linux-x64");
+        var initPath = InitBinary(o.InitPath);
 
         ICgroupManager? cgroup = null;
         try
@@ -55,28 +55,49 @@ public sealed partial class LinuxContainer
                 cgroup.Create();
                 cgroup.Apply(spec.Linux.Resources);
             }
-            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle, Id = o.Id };
+            var config = new InitConfig { Spec = spec, Rootfs = rootfs, BundleDir = bundle, Id = o.Id, PreservedFds = o.PreserveFds };
             var (pid, channel, console) = Launch(initPath, spec.Linux?.Namespaces ?? [], o.Stdio, cgroup, config);
-            if (console is not null && o.ConsoleSocket is not null)
+            try
             {
-                try { ConsoleSocket.Send(o.ConsoleSocket, console); }
-                catch
+                if (console is not null && o.ConsoleSocket is not null)
                 {
-                    LibC.Kill(pid, LibC.SIGKILL);
-                    ProcessControl.Reap(pid);
-                    channel.Dispose();
-                    throw;
+                    using (console) ConsoleSocket.Send(o.ConsoleSocket, console);
+                    console = null;
                 }
-                finally { console.Dispose(); }
-                console = null;
+                if (o.StartSocket is not null)
+                {
+                    var listener = StartSocket.Listen(o.StartSocket);
+                    try { channel.Send(new SyncMessage { Type = SyncMessage.Detach }, listener); }
+                    finally { LibC.Close(listener); }
+                    channel.Dispose();
+                    channel = null;
+                }
             }
-            return new LinuxContainer(o.Id, pid, spec, initPath, rootfs, bundle, channel, cgroup, console);
+            catch
+            {
+                LibC.Kill(pid, LibC.SIGKILL);
+                ProcessControl.Reap(pid);
+                channel?.Dispose();
+                console?.Dispose();
+                if (o.StartSocket is not null) File.Delete(o.StartSocket);
+                throw;
+            }
+            return new LinuxContainer(o.Id, pid, spec, initPath, rootfs, bundle, channel, o.StartSocket, cgroup, console);
         }
         catch
         {
             cgroup?.Destroy();
             throw;
         }
+    }
+
+    static string InitBinary(string? path)
+    {
+        var initPath = path ?? Path.Combine(AppContext.BaseDirectory, "berth-runc");
+        if (!File.Exists(initPath)) throw new RuntimeException($"init binary {initPath} not found");
+        // A JIT build loads assemblies lazily from the host's disk, which init can no longer see after pivot_root.
+        if (File.Exists(initPath + ".dll")) throw new RuntimeException($"init binary {initPath} is not NativeAOT-published; publish berth-runc with -r linux-x64");
+        return initPath;
     }
 
     /// <summary>
@@ -91,7 +112,7 @@ public sealed partial class LinuxContainer
         SafeFileHandle? console = null;
         try
         {
-            try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs); }
+            try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs, config.PreservedFds); }
             finally { LibC.Close(theirs); }
             config = config with { HostPid = pid };
             // Config first: init sets up the rootfs while the cgroup write runs. On cgroup v1 the first
@@ -128,15 +149,34 @@ public sealed partial class LinuxContainer
         }
     }
 
-    /// <summary>Tells a waiting init to exec; returns when it has, throws with init's message if exec failed.</summary>
-    static void Go(int pid, SyncChannel channel, Action<int> onFailedExit)
+    /// <summary>
+    /// Tells a waiting init to exec; returns when it has, throws with init's message if exec failed
+    /// (after <paramref name="onFailedExit"/>, which reaps init when this process is its parent).
+    /// </summary>
+    static void Go(SyncChannel channel, Action? onFailedExit)
     {
-        channel.Send(new SyncMessage { Type = SyncMessage.Start });
-        var reply = channel.Receive();
-        channel.Dispose();
-        if (reply is null) return;
-        onFailedExit(ProcessControl.Reap(pid));
-        throw new RuntimeException(reply.Message ?? "exec failed");
+        string? failure;
+        using (channel)
+        {
+            channel.Send(new SyncMessage { Type = SyncMessage.Start });
+            failure = channel.Receive() is { } reply ? reply.Message ?? "exec failed" : null;
+        }
+        if (failure is null) return;
+        onFailedExit?.Invoke();
+        throw new RuntimeException(failure);
+    }
+
+    /// <summary>
+    /// Starts a container that another process created with <see cref="CreateOptions.StartSocket"/>;
+    /// returns once its process has exec'd. Poststart hooks are the caller's.
+    /// </summary>
+    public static void Start(string startSocketPath)
+    {
+        int fd;
+        try { fd = StartSocket.Connect(startSocketPath); }
+        catch (SysException e) { throw new RuntimeException($"container is not waiting to be started ({e.Message})", e); }
+        Go(new SyncChannel(fd), null);
+        File.Delete(startSocketPath);
     }
 
     /// <summary>
@@ -149,7 +189,13 @@ public sealed partial class LinuxContainer
     {
         if (started) throw new RuntimeException($"container {Id} was already started");
         started = true;
-        Go(Pid, channel, code => { lock (waitLock) exitCode = code; });
+        void Reap() { lock (waitLock) exitCode = ProcessControl.Reap(Pid); }
+        if (channel is not null) Go(channel, Reap);
+        else
+        {
+            Go(new SyncChannel(StartSocket.Connect(startSocket!)), Reap);
+            File.Delete(startSocket!);
+        }
         HookRunner.RunLoggingFailures("poststart", spec.Hooks?.Poststart, State("running"));
     }
 
@@ -158,23 +204,51 @@ public sealed partial class LinuxContainer
     /// namespaces and cgroup and gets <paramref name="process"/>'s user, capabilities, rlimits,
     /// cwd and environment. Returns once the process has exec'd.
     /// </summary>
-    public ExecProcess Exec(Oci.Process process, ContainerStdio stdio)
+    public ExecProcess Exec(Oci.Process process, ContainerStdio stdio) =>
+        Exec(Id, Pid, spec, rootfs, bundle, initPath, cgroup, process, stdio, null, 0);
+
+    /// <summary>
+    /// <see cref="Exec(Oci.Process, ContainerStdio)"/> for a container this process did not create
+    /// (berth-runc exec): the container is described by its state, and its cgroup found from the spec.
+    /// </summary>
+    public static ExecProcess ExecIn(ExecOptions o)
     {
-        var execSpec = Spec.Parse(spec.ToJson(), $"container {Id}");
+        var rootfs = Path.GetFullPath(o.Spec.Root?.Path ?? "rootfs", o.BundleDir);
+        var cgroup = o.Spec.Linux?.CgroupsPath is { Length: > 0 } path ? CgroupManager.ForPath(path) : null;
+        return Exec(o.Id, o.Pid, o.Spec, rootfs, o.BundleDir, InitBinary(o.InitPath), cgroup, o.Process, o.Stdio, o.ConsoleSocket, o.PreserveFds);
+    }
+
+    static ExecProcess Exec(string id, int containerPid, Spec spec, string rootfs, string bundle, string initPath, ICgroupManager? cgroup,
+        Oci.Process process, ContainerStdio stdio, string? consoleSocket, int preserveFds)
+    {
+        var execSpec = Spec.Parse(spec.ToJson(), $"container {id}");
         execSpec.Process = process;
-        execSpec.Validate($"exec in {Id}");
+        execSpec.Validate($"exec in {id}");
         var joined = (spec.Linux?.Namespaces ?? []).Where(n => n.Type != "user")
-            .Select(n => new LinuxNamespace { Type = n.Type, Path = n.Path ?? $"/proc/{Pid}/ns/{ProcNsName(n.Type)}" }).ToList();
-        execSpec.Linux!.Namespaces = joined;
+            .Select(n => new LinuxNamespace { Type = n.Type, Path = n.Path ?? $"/proc/{containerPid}/ns/{ProcNsName(n.Type)}" }).ToList();
+        execSpec.Linux ??= new Linux();
+        execSpec.Linux.Namespaces = joined;
         var config = new InitConfig
         {
-            Spec = execSpec, Rootfs = rootfs, BundleDir = bundle, IsExec = true,
+            Spec = execSpec, Rootfs = rootfs, BundleDir = bundle, IsExec = true, PreservedFds = preserveFds,
             MountNamespace = joined.FirstOrDefault(n => n.Type == "mount")?.Path,
         };
         // Init joins the mount namespace itself: the host's berth-runc binary must still be visible to posix_spawn.
         var (pid, execChannel, console) = Launch(initPath, joined.Where(n => n.Type != "mount").ToList(), stdio, cgroup, config);
         var exec = new ExecProcess(pid, console);
-        Go(pid, execChannel, exec.SetExited);
+        try
+        {
+            if (consoleSocket is not null && exec.TakeConsole() is { } master)
+                using (master) ConsoleSocket.Send(consoleSocket, master);
+        }
+        catch
+        {
+            execChannel.Dispose();
+            LibC.Kill(pid, LibC.SIGKILL);
+            exec.WaitForExit();
+            throw;
+        }
+        Go(execChannel, () => exec.SetExited(ProcessControl.Reap(pid)));
         return exec;
     }
 
@@ -201,7 +275,7 @@ public sealed partial class LinuxContainer
     {
         if (destroyed) return;
         destroyed = true;
-        channel.Dispose();
+        channel?.Dispose();
         TakeConsole()?.Dispose();
         cgroup?.Destroy();
         HookRunner.RunLoggingFailures("poststop", spec.Hooks?.Poststop, State("stopped"));

@@ -28,6 +28,28 @@ public sealed class CreateOptions
     public string? ConsoleSocket { get; init; }
     /// <summary>Path of the berth-runc binary used as the init stage; default: berth-runc beside the current executable.</summary>
     public string? InitPath { get; init; }
+    /// <summary>
+    /// When set, init waits for <see cref="LinuxContainer.Start(string)"/> on a unix socket bound at this
+    /// path, so another process can start the container after this one has exited (runc's create/start).
+    /// </summary>
+    public string? StartSocket { get; init; }
+    /// <summary>How many of the caller's fds from 3 up the container's process inherits, under the same numbers.</summary>
+    public int PreserveFds { get; init; }
+}
+
+/// <summary>What <see cref="LinuxContainer.ExecIn"/> needs to know about a container another process created.</summary>
+public sealed class ExecOptions
+{
+    public required string Id { get; init; }
+    /// <summary>Host pid of the container's init.</summary>
+    public required int Pid { get; init; }
+    public required string BundleDir { get; init; }
+    public required Oci.Spec Spec { get; init; }
+    public required Oci.Process Process { get; init; }
+    public required ContainerStdio Stdio { get; init; }
+    public string? ConsoleSocket { get; init; }
+    public string? InitPath { get; init; }
+    public int PreserveFds { get; init; }
 }
 
 /// <summary>

@@ -9,12 +9,12 @@ namespace Berth.Runtime;
 /// posix_spawns init from it, so init inherits them; the thread then exits and is never reused.
 /// See docs/runtime.md.
 /// </summary>
-static class NamespaceSpawner
+public static class NamespaceSpawner
 {
     /// <summary>The namespaces that init creates or joins itself, after the parent has put it in its cgroup.</summary>
     public const string DeferredToInit = "cgroup";
 
-    public static int Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd)
+    public static int Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds = 0)
     {
         foreach (var ns in namespaces)
         {
@@ -25,7 +25,7 @@ static class NamespaceSpawner
         Exception? failure = null;
         var thread = new Thread(() =>
         {
-            try { pid = SpawnOnThisThread(initPath, namespaces, stdio, syncFd); }
+            try { pid = SpawnOnThisThread(initPath, namespaces, stdio, syncFd, preservedFds); }
             catch (Exception e) { failure = e; }
         }, maxStackSize: 256 * 1024) { Name = "berth-ns-spawn", IsBackground = true };
         thread.Start();
@@ -34,7 +34,7 @@ static class NamespaceSpawner
         return pid;
     }
 
-    static int SpawnOnThisThread(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd)
+    static int SpawnOnThisThread(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds)
     {
         // setns into a mount namespace needs a caller whose fs_struct (root, cwd) isn't shared; the
         // thread's is shared with the rest of the process until it unshares CLONE_FS.
@@ -50,11 +50,18 @@ static class NamespaceSpawner
             finally { LibC.Close(fd); }
         }
         if (unshareFlags != 0) LibC.Check(LibC.Unshare(unshareFlags), "unshare");
-        return PosixSpawn(initPath, ["berth-runc", "init"], [stdio.Stdin, stdio.Stdout, stdio.Stderr, syncFd]);
+        // Preserved fds keep their numbers (3, 4, ...); the sync socket goes right after them.
+        int[] fds = [stdio.Stdin, stdio.Stdout, stdio.Stderr, .. Enumerable.Range(3, preservedFds), syncFd];
+        string[] argv = preservedFds == 0 ? ["berth-runc", "init"] : ["berth-runc", "init", (3 + preservedFds).ToString()];
+        return PosixSpawn(initPath, argv, ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], fds);
     }
 
-    /// <summary>Spawns <paramref name="path"/> with <paramref name="childFds"/>[i] as its fd i (-1: /dev/null), a new session, and default signal state.</summary>
-    static unsafe int PosixSpawn(string path, string[] argv, int[] childFds)
+    /// <summary>
+    /// Spawns <paramref name="path"/> with exactly <paramref name="argv"/> (argv[0] included) and
+    /// <paramref name="env"/>, <paramref name="childFds"/>[i] as its fd i (-1: /dev/null), a new
+    /// session (so its whole group can be killed), and default signal state.
+    /// </summary>
+    public static unsafe int PosixSpawn(string path, string[] argv, string[] env, int[] childFds)
     {
         // Every source is first copied above the target range so that one dup2 can never
         // overwrite a source a later dup2 still needs (say stdout is the caller's fd 3).
@@ -66,7 +73,7 @@ static class NamespaceSpawner
         LibC.PosixSpawnFileActionsInit(actions);
         LibC.PosixSpawnAttrInit(attr);
         var args = LibC.AllocStringArray(argv);
-        var env = LibC.AllocStringArray(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+        var envp = LibC.AllocStringArray(env);
         try
         {
             for (var target = 0; target < childFds.Length; target++)
@@ -86,7 +93,7 @@ static class NamespaceSpawner
             LibC.SigFillSet(sigs);
             Ok(LibC.PosixSpawnAttrSetSigDefault(attr, sigs), "posix_spawnattr_setsigdefault");
             Ok(LibC.PosixSpawnAttrSetFlags(attr, LibC.POSIX_SPAWN_SETSID | LibC.POSIX_SPAWN_SETSIGMASK | LibC.POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
-            var rc = LibC.PosixSpawn(out var pid, path, actions, attr, args, env);
+            var rc = LibC.PosixSpawn(out var pid, path, actions, attr, args, envp);
             if (rc != 0) throw new SysException("posix_spawn", path, rc);
             return pid;
         }
@@ -95,7 +102,7 @@ static class NamespaceSpawner
             foreach (var fd in sources) LibC.Close(fd);
             if (devNull >= 0) LibC.Close(devNull);
             LibC.FreeStringArray(args);
-            LibC.FreeStringArray(env);
+            LibC.FreeStringArray(envp);
             LibC.PosixSpawnAttrDestroy(attr);
             LibC.PosixSpawnFileActionsDestroy(actions);
         }

@@ -11,6 +11,9 @@ namespace Berth.Runtime;
 //   parent -> init : resume (the hooks ran)
 //                                    init -> parent : console, with the pty master attached (process.terminal only)
 //   parent -> init : start             init -> parent : EOF (exec succeeded: fd 3 is close-on-exec) | error
+//   or, when another process starts the container (berth-runc create, then start):
+//   parent -> init : detach + SCM_RIGHTS(listening socket); init accepts one connection on it and
+//                    reads start (and answers) on that connection instead (StartSocket.cs)
 
 /// <summary>What init needs beyond the spec: where the rootfs and bundle are on the host.</summary>
 public sealed record InitConfig
@@ -25,6 +28,8 @@ public sealed record InitConfig
     /// <summary>For the hooks' state: the container's id and init's pid as the runtime sees it.</summary>
     public string Id { get; init; } = "";
     public int HostPid { get; init; }
+    /// <summary>How many of the caller's fds from 3 up the process inherits (runc's --preserve-fds).</summary>
+    public int PreservedFds { get; init; }
 
     public HookState HookState(string status) =>
         new() { Id = Id, Status = status, Pid = HostPid, Bundle = BundleDir, Annotations = Spec.Annotations };
@@ -33,7 +38,7 @@ public sealed record InitConfig
 public sealed class SyncMessage
 {
     public const string Config = "config", Ready = "ready", Start = "start", Error = "error", Console = "console",
-        Hooks = "hooks", Resume = "resume";
+        Hooks = "hooks", Resume = "resume", Detach = "detach";
 
     public required string Type { get; init; }
     public string? Message { get; init; }
@@ -51,6 +56,7 @@ internal sealed partial class SyncJson : JsonSerializerContext;
 /// </summary>
 public sealed class SyncChannel : IDisposable
 {
+    /// <summary>Init's end of the sync socket, unless fds are preserved: then it follows them, and init is told its number in argv.</summary>
     public const int InitFd = 3;
 
     readonly int fd;

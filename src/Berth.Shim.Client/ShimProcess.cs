@@ -15,6 +15,8 @@ public sealed class ShimLaunchOptions
     public required string LogPath { get; init; }
     /// <summary>berth-runc used as the container's init stage; null lets the runtime pick its default.</summary>
     public string? InitPath { get; init; }
+    /// <summary>An external OCI runtime CLI (runc, crun) the shim drives instead of Berth's own runtime; null for Berth's.</summary>
+    public string? RuntimePath { get; init; }
     /// <summary>The berth-shim binary; default: berth-shim beside the current executable.</summary>
     public string? ShimPath { get; init; }
     /// <summary>
@@ -120,6 +122,7 @@ public static class ShimProcess
         yield return "--socket"; yield return o.SocketPath;
         yield return "--log"; yield return o.LogPath;
         if (o.InitPath is not null) { yield return "--init-path"; yield return o.InitPath; }
+        if (o.RuntimePath is not null) { yield return "--runtime"; yield return o.RuntimePath; }
         if (!o.OpenStdin) yield return "--no-stdin";
     }
 

@@ -2,8 +2,8 @@ using Berth.Runtime;
 
 namespace Berth.Shim;
 
-/// <summary>The real container behind the shim protocol: a <see cref="LinuxContainer"/> and the shim's ends of its stdio.</summary>
-public sealed class ShimContainer(LinuxContainer container, ContainerIo io) : IContainerTask
+/// <summary>The real container behind the shim protocol: the runtime's container and the shim's ends of its stdio.</summary>
+public sealed class ShimContainer(IRuntimeContainer container, ContainerIo io) : IContainerTask
 {
     public int Pid => container.Pid;
     public bool Tty => io.Tty;

@@ -14,14 +14,14 @@ public sealed class ShimHost
     static readonly TimeSpan FinishTimeout = TimeSpan.FromSeconds(10);
 
     readonly ShimArguments _args;
-    readonly LinuxContainer _container;
+    readonly IRuntimeContainer _container;
     readonly ContainerIo _io;
     readonly JsonFileLogWriter _log;
     readonly Socket _listener;
 
     public ShimContainer Container { get; }
 
-    ShimHost(ShimArguments args, LinuxContainer container, ContainerIo io, JsonFileLogWriter log, Socket listener)
+    ShimHost(ShimArguments args, IRuntimeContainer container, ContainerIo io, JsonFileLogWriter log, Socket listener)
     {
         _args = args;
         _container = container;
@@ -48,11 +48,13 @@ public sealed class ShimHost
             var pipes = tty ? null : ContainerIo.CreatePipes(args.OpenStdin);
             if (pipes is not null) undo.Push(pipes.Dispose);
 
-            var container = LinuxContainer.Create(new CreateOptions
-            {
-                Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = pipes?.ForContainer ?? new ContainerStdio(-1, -1, -1),
-                InitPath = args.InitPath,
-            });
+            var stdio = pipes?.ForContainer ?? new ContainerStdio(-1, -1, -1);
+            IRuntimeContainer container = args.Runtime is { } runtime
+                ? OciRuntimeContainer.Create(runtime, args.StateDir, args.Id, args.Bundle, stdio, tty, spec.Linux?.CgroupsPath)
+                : new NativeContainer(LinuxContainer.Create(new CreateOptions
+                {
+                    Id = args.Id, BundleDir = args.Bundle, Spec = spec, Stdio = stdio, InitPath = args.InitPath,
+                }));
             // Dispose kills an init that was never started and removes its cgroup.
             undo.Push(container.Dispose);
             var io = pipes ?? ContainerIo.ForConsole(container.TakeConsole() ?? throw new RuntimeException("init made no console"), args.OpenStdin);

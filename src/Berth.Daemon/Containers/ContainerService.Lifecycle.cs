@@ -49,9 +49,21 @@ public sealed partial class ContainerService
         }
     }
 
-    string? InitPathFor(ContainerRecord r) =>
-        r.Runtime == "native" ? Path.Combine(_options.BinDir, "berth-runc")
-        : throw ApiException.NotImplemented($"runtime {r.Runtime}: external OCI runtimes are not supported yet");
+    /// <summary>
+    /// What the shim runs the container with: Berth's own runtime (berth-runc as the init stage), or
+    /// the CLI of an OCI runtime registered with --add-runtime, which berth-shim then drives like runc.
+    /// </summary>
+    (string? InitPath, string? RuntimePath) RuntimeFor(ContainerRecord r)
+    {
+        if (r.Runtime == "native") return (Path.Combine(_options.BinDir, "berth-runc"), null);
+        if (!_options.Runtimes.TryGetValue(r.Runtime, out var path))
+            throw ApiException.BadRequest($"unknown or invalid runtime name: {r.Runtime}");
+        if (!Path.IsPathRooted(path))
+            path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+                .Split(':').Select(dir => Path.Combine(dir, path)).FirstOrDefault(File.Exists)
+                ?? throw ApiException.BadRequest($"runtime {r.Runtime}: {path} not found in PATH");
+        return (null, path);
+    }
 
     async Task LaunchAsync(Container c)
     {
@@ -99,6 +111,7 @@ public sealed partial class ContainerService
             File.Delete(Path.Combine(files.StateDir, ExitInfo.FileName));
             spec.Save(Path.Combine(files.BundleDir, "config.json"));
 
+            var runtime = RuntimeFor(r);
             try
             {
                 shim = await _shims.LaunchAsync(new ShimLaunchOptions
@@ -108,7 +121,8 @@ public sealed partial class ContainerService
                     StateDir = files.StateDir,
                     SocketPath = files.SocketPath,
                     LogPath = r.HostConfig.LogConfig.Type == "none" ? "/dev/null" : files.LogPath,
-                    InitPath = InitPathFor(r),
+                    InitPath = runtime.InitPath,
+                    RuntimePath = runtime.RuntimePath,
                     OpenStdin = r.Config.OpenStdin,
                 });
             }

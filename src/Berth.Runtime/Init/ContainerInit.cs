@@ -13,37 +13,54 @@ namespace Berth.Runtime.Init;
 /// </summary>
 public static class ContainerInit
 {
-    public static int Run()
+    /// <summary><paramref name="args"/>: "init" and, when fds are preserved, the sync socket's fd number.</summary>
+    public static int Run(string[] args)
     {
         // Until it execs, init is the host's berth-runc binary inside the container's pid namespace.
         // Not dumpable, its /proc/<pid>/exe, fd, mem and environ are closed to the container's
         // processes (they lack CAP_SYS_PTRACE), so none can reopen the runtime binary for writing
         // (CVE-2019-5736) or reach init's host fds. execve makes the user's process dumpable again.
         LibC.Prctl(LibC.PR_SET_DUMPABLE, 0, 0, 0, 0);
+        var syncFd = args.Length > 1 && int.TryParse(args[1], out var n) ? n : SyncChannel.InitFd;
         SyncChannel channel;
-        try { channel = new SyncChannel(SyncChannel.InitFd); }
+        try { channel = new SyncChannel(syncFd); }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"berth-runc init: fd {SyncChannel.InitFd} is not the sync socket ({e.Message}); this command is run by the runtime, not by hand");
+            Console.Error.WriteLine($"berth-runc init: fd {syncFd} is not the sync socket ({e.Message}); this command is run by the runtime, not by hand");
             return 1;
         }
-        using (channel)
+        try
         {
-            try
-            {
-                var config = channel.Receive()?.InitConfig ?? throw new RuntimeException("init: no config from the runtime");
-                var (path, argv, env, seccompLast) = Prepare(config, channel);
-                channel.Send(new SyncMessage { Type = SyncMessage.Ready });
-                if (channel.Receive()?.Type != SyncMessage.Start) return 1;
-                if (!config.IsExec) HookRunner.Run("startContainer", config.Spec.Hooks?.StartContainer, config.HookState("created"));
-                return Exec(channel, path, argv, env, seccompLast);
-            }
-            catch (Exception e)
-            {
-                TrySend(channel, e is RuntimeException or SysException or SpecException ? e.Message : e.ToString());
-                return 1;
-            }
+            var config = channel.Receive()?.InitConfig ?? throw new RuntimeException("init: no config from the runtime");
+            var (path, argv, env, seccompLast) = Prepare(config, channel);
+            channel.Send(new SyncMessage { Type = SyncMessage.Ready });
+            var next = channel.Receive();
+            if (next?.Type == SyncMessage.Detach) (channel, next) = AwaitStarter(channel);
+            if (next?.Type != SyncMessage.Start) return 1;
+            if (!config.IsExec) HookRunner.Run("startContainer", config.Spec.Hooks?.StartContainer, config.HookState("created"));
+            return Exec(channel, path, argv, env, seccompLast, 3 + config.PreservedFds);
         }
+        catch (Exception e)
+        {
+            TrySend(channel, e is RuntimeException or SysException or SpecException ? e.Message : e.ToString());
+            return 1;
+        }
+        finally { channel.Dispose(); }
+    }
+
+    /// <summary>
+    /// The creator handed over a listening socket and is going away (berth-runc create): wait for
+    /// the process that starts the container to connect, and talk to it from now on.
+    /// </summary>
+    static (SyncChannel, SyncMessage?) AwaitStarter(SyncChannel creator)
+    {
+        var listener = creator.TakeFd();
+        creator.Dispose();
+        int connection;
+        try { connection = StartSocket.Accept(listener); }
+        finally { LibC.Close(listener); }
+        var starter = new SyncChannel(connection);
+        return (starter, starter.Receive());
     }
 
     /// <summary>Builds the container; returns what to exec and, with no_new_privs, the seccomp filter to load right before.</summary>
@@ -181,11 +198,11 @@ public static class ContainerInit
         }
     }
 
-    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env, SeccompProgram? seccomp)
+    static unsafe int Exec(SyncChannel channel, string path, List<string> argv, List<string> env, SeccompProgram? seccomp, int firstUnpreserved)
     {
         if (seccomp is not null) LoadSeccomp(seccomp);
-        // Nothing of init's may leak into the user's process; fd 3 must close so the parent sees EOF.
-        LibC.Check(LibC.CloseRange(3, uint.MaxValue, LibC.CLOSE_RANGE_CLOEXEC), "close_range");
+        // Nothing of init's may leak into the user's process; the sync socket must close so the parent sees EOF.
+        LibC.Check(LibC.CloseRange((uint)firstUnpreserved, uint.MaxValue, LibC.CLOSE_RANGE_CLOEXEC), "close_range");
         var args = LibC.AllocStringArray(argv);
         var envp = LibC.AllocStringArray(env);
         LibC.Execve(path, args, envp);

@@ -11,7 +11,7 @@ namespace Berth.Runtime.Init;
 /// </summary>
 static class Credentials
 {
-    static readonly string[] CapabilityNames =
+    internal static readonly string[] CapabilityNames =
     [
         "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
         "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",

@@ -50,6 +50,8 @@ readonly record struct MountOptions(ulong Flags, ulong Propagation, string? Data
         return new MountOptions(flags, propagation, data.Count == 0 ? null : string.Join(',', data), bind);
     }
 
+    internal static IEnumerable<string> Known => ["bind", "rbind", .. FlagOptions.Keys, .. PropagationOptions.Keys];
+
     /// <summary>Propagation for <c>linux.rootfsPropagation</c>; runc's default is rslave.</summary>
     public static ulong RootPropagation(string? name) =>
         string.IsNullOrEmpty(name) ? LibC.MS_SLAVE | LibC.MS_REC

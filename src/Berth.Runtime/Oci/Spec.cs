@@ -379,4 +379,6 @@ public sealed class LinuxSeccompArg
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     WriteIndented = true)]
 [JsonSerializable(typeof(Spec))]
+[JsonSerializable(typeof(Process))]
+[JsonSerializable(typeof(LinuxResources))]
 public sealed partial class OciJson : JsonSerializerContext;

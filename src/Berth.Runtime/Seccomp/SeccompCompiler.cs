@@ -196,7 +196,13 @@ public static class SeccompCompiler
         _ => throw Invalid(field, $"unknown action \"{name}\""),
     };
 
-    static readonly string[] Ops = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
+    /// <summary>What <see cref="Action"/>, <see cref="Flags"/> and <see cref="Arches"/> accept, for `berth-runc features`.</summary>
+    internal static readonly string[] SupportedActions =
+        ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_LOG", "SCMP_ACT_ALLOW"];
+    internal static readonly string[] SupportedFlags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
+    internal static IEnumerable<string> KnownArches => ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", .. KnownForeignArches];
+
+    internal static readonly string[] Ops = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
 
     static List<Condition> Conditions(List<LinuxSeccompArg>? args, string where)
     {
