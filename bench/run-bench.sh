@@ -28,119 +28,13 @@ for tool in hyperfine python3 "$DOCKER_CLI" "$DOCKERD" "$top/bin/berth" "$top/bi
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d /tmp/berthbench.XXXXXX)
-tag=$(basename "$TMP")
-berth_sock=$TMP/berth.sock
-docker_sock=$TMP/docker.sock
-# dockerd's containers go under a cgroup parent of our own, so cleanup can remove it.
-cgroup_parent=/$tag
-berth=("$top/bin/berth" -H "unix://$berth_sock")
-dk_berth=("$DOCKER_CLI" -H "unix://$berth_sock")
-dk_docker=("$DOCKER_CLI" -H "unix://$docker_sock")
-
-# The user's docker config and context must neither steer nor be touched by the bench.
-export DOCKER_CONFIG=$TMP/docker-config
-unset DOCKER_HOST DOCKER_CONTEXT BERTH_HOST
-mkdir -p "$DOCKER_CONFIG" "$OUT"
-
-log() { printf '[bench] %s\n' "$*" >&2; }
-
-pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
-# SIGTERM, wait up to $2 seconds, then SIGKILL.
-stop_pid() {
-  local pid=$1 grace=${2:-20} i
-  pid_alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    pid_alive "$pid" || return 0
-    sleep 0.1
-  done
-  log "pid $pid ignored SIGTERM for ${grace}s; SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do pid_alive "$pid" || return 0; sleep 0.1; done
-}
-
-pidfile_pid() { [ -s "$1" ] && cat "$1" || true; }
-
-berthd_cmd=("$top/bin/berthd" -H "unix://$berth_sock" --data-root "$TMP/berth-data"
-  --exec-root "$TMP/berth-exec" --bridge none --pidfile "$TMP/berthd.pid")
-# No --containerd: dockerd 20.10 then spawns its own containerd under exec-root (it would use
-# a system containerd at /run/containerd/containerd.sock, which start_dockerd rules out).
-dockerd_cmd=("$DOCKERD" -H "unix://$docker_sock" --data-root "$TMP/docker-data"
-  --exec-root "$TMP/docker-exec" --pidfile "$TMP/dockerd.pid" --bridge none --iptables=false
-  --ip6tables=false --ip-masq=false --containerd-namespace berthbench
-  --containerd-plugins-namespace berthbenchp --cgroup-parent "$cgroup_parent"
-  --oom-score-adjust 0)
-
-# Prints the milliseconds from launch until /_ping answers.
-start_berthd() {
-  python3 "$top/bench/start-daemon.py" "$berth_sock" "$TMP/berthd.log" 30 -- "${berthd_cmd[@]}"
-}
-start_dockerd() {
-  if [ -S /run/containerd/containerd.sock ]; then
-    log "note: a system containerd is running; dockerd 20.10 uses it instead of its own"
-  fi
-  python3 "$top/bench/start-daemon.py" "$docker_sock" "$TMP/dockerd.log" 120 -- "${dockerd_cmd[@]}"
-}
-stop_berthd() { stop_pid "$(pidfile_pid "$TMP/berthd.pid")" 20; }
-stop_dockerd() {
-  local containerd_pid
-  containerd_pid=$(pidfile_pid "$TMP/docker-exec/containerd/containerd.pid")
-  stop_pid "$(pidfile_pid "$TMP/dockerd.pid")" 30
-  # dockerd stops the containerd it spawned; make sure.
-  stop_pid "$containerd_pid" 10
-}
-
-remove_containers() {
-  local ids
-  ids=$("$@" ps -aq 2>/dev/null) || return 0
-  [ -z "$ids" ] || "$@" rm -f $ids >/dev/null 2>&1 || true
-}
-
-cleanup() {
-  local rc=$? pid mnt
-  trap - EXIT INT TERM
-  set +e
-  log "cleaning up"
-  [ -S "$berth_sock" ] && remove_containers "${berth[@]}"
-  [ -S "$docker_sock" ] && remove_containers "${dk_docker[@]}"
-  stop_berthd
-  stop_dockerd
-  # Anything still running from our tree: shims of either engine carry $TMP in their argv.
-  for pid in $(pgrep -f "$TMP/"); do
-    [ "$pid" = $$ ] || stop_pid "$pid" 5
-  done
-  # Deepest mount points first; mountinfo field 5 is the mount point.
-  for mnt in $(awk -v t="$TMP" 'index($5, t) == 1 { print length($5) " " $5 }' /proc/self/mountinfo |
-               sort -rn | cut -d' ' -f2-); do
-    umount -l "$mnt" 2>/dev/null
-  done
-  rm -rf "$TMP"
-  for d in /sys/fs/cgroup/*/"$tag"; do
-    [ -d "$d" ] && rmdir "$d" 2>/dev/null
-  done
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 
 # ---- set up both daemons and the busybox image -------------------------------------------
-log "temp dir $TMP"
 # The machine may be shared; the load at the start goes into the report.
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-"$top/scripts/busybox-rootfs" "$TMP/rootfs"
-tar -C "$TMP/rootfs" --numeric-owner -cf "$TMP/busybox.tar" .
-
-log "starting berthd"
-start_berthd >/dev/null
-"${berth[@]}" version >/dev/null
-"${berth[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
-
-log "starting dockerd (it starts its own containerd)"
-start_dockerd >/dev/null
-"${dk_docker[@]}" version >/dev/null
-"${dk_docker[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
+setup_daemons
 
 # Sanity: each path really runs the container.
 for cli in berth dk_berth dk_docker; do
@@ -186,15 +80,9 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/ps.json" \
 # dominate), pushed once by berthd, then pulled by each engine after removing its copy.
 # dockerd treats 127.0.0.0/8 registries as insecure by default, as berthd does.
 if command -v docker-registry >/dev/null; then
-  reg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  mkdir -p "$TMP/registry" "$TMP/big"
-  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:%s"}\n' \
-    "$TMP/registry/root" "$reg_port" >"$TMP/registry/config.yml"
-  docker-registry serve "$TMP/registry/config.yml" >"$TMP/registry.log" 2>&1 &
-  for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$reg_port") 2>/dev/null && break
-    sleep 0.1
-  done
+  reg_port=$(free_port)
+  mkdir -p "$TMP/big"
+  start_docker_registry "$reg_port" "$TMP/registry"
   big="127.0.0.1:$reg_port/bench/big:1"
   head -c "${PULL_MB}M" /dev/urandom >"$TMP/big/blob"
   tar -C "$TMP/big" -c . | "${berth[@]}" import - "$big" >/dev/null
