@@ -41,9 +41,9 @@ sealed class StallingRegistry : IAsyncDisposable
         using (var z = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true)) z.Write(tar.ToArray());
         _layer = gz.ToArray();
         _layerDigest = Digest(_layer);
-        _config = Encoding.UTF8.GetBytes($$"""{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["{{diffId}}"]}}""");
+        _config = Encoding.UTF8.GetBytes($$$"""{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["{{{diffId}}}"]}}""");
         _configDigest = Digest(_config);
-        _manifest = Encoding.UTF8.GetBytes($$"""{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":{{_config.Length}},"digest":"{{_configDigest}}"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{{_layer.Length}},"digest":"{{_layerDigest}}"}]}""");
+        _manifest = Encoding.UTF8.GetBytes($$$"""{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":{{{_config.Length}}},"digest":"{{{_configDigest}}}"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{{{_layer.Length}}},"digest":"{{{_layerDigest}}}"}]}""");
 
         for (int attempt = 0; ; attempt++)
         {

@@ -223,7 +223,7 @@ public sealed class RegistryTransportTests(RegistryDaemonFixture d) : IClassFixt
             // credHelpers wins over credsStore for its registry; the store named here doesn't exist.
             File.WriteAllText(Path.Combine(config, "config.json"), kind == "credsStore"
                 ? """{"credsStore":"berthtest"}"""
-                : $$"""{"credsStore":"absent-helper","credHelpers":{"{{reg.Host}}":"berthtest"}}""");
+                : $$$"""{"credsStore":"absent-helper","credHelpers":{"{{{reg.Host}}}":"berthtest"}}""");
             var env = new Dictionary<string, string>
             {
                 ["DOCKER_CONFIG"] = config,

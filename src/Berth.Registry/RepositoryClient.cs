@@ -95,6 +95,13 @@ public sealed class RepositoryClient
         {
             return await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            // HttpClient's own text ("The SSL connection could not be established") names neither cause nor cure.
+            throw new RegistryException(RegistryErrorKind.Invalid,
+                $"{req.Method} \"{req.RequestUri}\": tls handshake failed: {e.InnerException?.Message ?? e.Message} " +
+                $"(the registry's certificate must chain to a system CA or to certs.d/{Host}/ca.crt; a registry that asks for a client certificate needs certs.d/{Host}/client.cert and client.key)", e);
+        }
         catch (HttpRequestException e)
         {
             throw new RegistryException(RegistryErrorKind.Transient, $"{req.Method} \"{req.RequestUri}\": {e.Message}", e);

@@ -85,7 +85,7 @@ public static class RegistryCommands
             if (user is null) throw new UsageException("Must provide --username with --password-stdin");
             password = (await Console.In.ReadToEndAsync()).TrimEnd('\n', '\r');
         }
-        if ((user is null || password is null) && !Terminal.Tty.IsTerminal(Terminal.Tty.Stdin))
+        if ((user is null || password is null) && !Berth.Cli.Terminal.Tty.IsTerminal(Berth.Cli.Terminal.Tty.Stdin))
             throw Fail(c, "Error: Cannot perform an interactive login from a non TTY device");
         if (user is null)
         {
@@ -97,7 +97,7 @@ public static class RegistryCommands
         if (password is null)
         {
             // Echo goes off before the prompt appears, so nothing typed after it is shown.
-            using (Terminal.RawMode.NoEcho(Terminal.Tty.Stdin))
+            using (Berth.Cli.Terminal.RawMode.NoEcho(Berth.Cli.Terminal.Tty.Stdin))
             {
                 c.Out.Write("Password: ");
                 await c.Out.FlushAsync();
