@@ -125,9 +125,10 @@ public sealed class RegistryTests(DaemonFixture d) : IClassFixture<DaemonFixture
         Assert.Contains("b: Pulling from all/busybox", pull.Out);
         Assert.Contains($"Status: Downloaded newer image for {repo}\n", pull.Out);
         Assert.EndsWith($"\n{repo}\n", pull.Out);
-        var tags = await d.Berth("images", "--format", "{{.Tag}}", repo);
+        // The rows cover every name of the matched image (busybox:latest too); keep the repository's.
+        var tags = await d.Berth("images", "--format", "{{.Repository}}:{{.Tag}}", repo);
         Ok(tags);
-        Assert.Equal(["a", "b"], tags.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+        Assert.Equal([$"{repo}:a", $"{repo}:b"], tags.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith(repo + ":", StringComparison.Ordinal)).Order());
 
         var docker = await d.Docker("pull", "-a", repo);
         Ok(docker);

@@ -101,7 +101,7 @@ public static class RegistryCommands
             {
                 c.Out.Write("Password: ");
                 await c.Out.FlushAsync();
-                password = Console.ReadLine() ?? "";
+                password = ReadLineFromFd0();
             }
             c.Out.WriteLine();
             if (password.Length == 0) throw Fail(c, "Error: Password Required");
@@ -111,6 +111,19 @@ public static class RegistryCommands
         DockerConfig.Load().Store(key, user, password, answer.IdentityToken);
         c.Out.WriteLine(answer.Status.Length > 0 ? answer.Status : "Login Succeeded");
         return 0;
+    }
+
+    /// <summary>
+    /// One line from fd 0, read with read(2): on a terminal Console.ReadLine switches echo off and
+    /// prints each character itself, which would show the password whatever the terminal's mode.
+    /// </summary>
+    static string ReadLineFromFd0()
+    {
+        using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+        var line = new List<byte>();
+        var one = new byte[1];
+        while (stdin.Read(one) == 1 && one[0] != (byte)'\n') line.Add(one[0]);
+        return Encoding.UTF8.GetString(line.ToArray()).TrimEnd('\r');
     }
 
     /// <summary>docker's plain client-side failures: the message on stderr, exit status 1.</summary>
