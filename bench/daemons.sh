@@ -82,3 +82,20 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Both daemons started, each with the busybox image imported from the same tar.
+setup_daemons() {
+  log "temp dir $TMP"
+  "$top/scripts/busybox-rootfs" "$TMP/rootfs"
+  tar -C "$TMP/rootfs" --numeric-owner -cf "$TMP/busybox.tar" .
+
+  log "starting berthd"
+  start_berthd >/dev/null
+  "${berth[@]}" version >/dev/null
+  "${berth[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
+
+  log "starting dockerd (it starts its own containerd)"
+  start_dockerd >/dev/null
+  "${dk_docker[@]}" version >/dev/null
+  "${dk_docker[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
+}

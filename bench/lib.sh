@@ -20,3 +20,5 @@ stop_pid() {
 }
 
 pidfile_pid() { [ -s "$1" ] && cat "$1" || true; }
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -31,21 +31,9 @@ done
 . "$top/bench/daemons.sh"
 
 # ---- set up both daemons and the busybox image -------------------------------------------
-log "temp dir $TMP"
 # The machine may be shared; the load at the start goes into the report.
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-"$top/scripts/busybox-rootfs" "$TMP/rootfs"
-tar -C "$TMP/rootfs" --numeric-owner -cf "$TMP/busybox.tar" .
-
-log "starting berthd"
-start_berthd >/dev/null
-"${berth[@]}" version >/dev/null
-"${berth[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
-
-log "starting dockerd (it starts its own containerd)"
-start_dockerd >/dev/null
-"${dk_docker[@]}" version >/dev/null
-"${dk_docker[@]}" import --change 'CMD ["sh"]' - busybox:latest <"$TMP/busybox.tar" >/dev/null
+setup_daemons
 
 # Sanity: each path really runs the container.
 for cli in berth dk_berth dk_docker; do
@@ -91,15 +79,9 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/ps.json" \
 # dominate), pushed once by berthd, then pulled by each engine after removing its copy.
 # dockerd treats 127.0.0.0/8 registries as insecure by default, as berthd does.
 if command -v docker-registry >/dev/null; then
-  reg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  mkdir -p "$TMP/registry" "$TMP/big"
-  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:%s"}\n' \
-    "$TMP/registry/root" "$reg_port" >"$TMP/registry/config.yml"
-  docker-registry serve "$TMP/registry/config.yml" >"$TMP/registry.log" 2>&1 &
-  for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$reg_port") 2>/dev/null && break
-    sleep 0.1
-  done
+  reg_port=$(free_port)
+  mkdir -p "$TMP/big"
+  start_docker_registry "$reg_port" "$TMP/registry"
   big="127.0.0.1:$reg_port/bench/big:1"
   head -c "${PULL_MB}M" /dev/urandom >"$TMP/big/blob"
   tar -C "$TMP/big" -c . | "${berth[@]}" import - "$big" >/dev/null

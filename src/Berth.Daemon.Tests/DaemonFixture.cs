@@ -40,7 +40,7 @@ public class DaemonFixture : IAsyncLifetime
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };
-        foreach (var a in new[] { "-H", Host, "--data-root", DataRoot, "--exec-root", ExecRoot, "--pidfile", Path.Combine(Root, "berthd.pid") }.Concat(NetworkArgs).Concat(extra))
+        foreach (var a in new[] { "-H", Host, "--data-root", DataRoot, "--exec-root", ExecRoot, "--pidfile", Path.Combine(Root, "berthd.pid") }.Concat(NetworkArgs).Concat(ExtraArgs).Concat(extra))
             psi.ArgumentList.Add(a);
         _daemon = Process.Start(psi)!;
         _daemon.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
@@ -64,6 +64,9 @@ public class DaemonFixture : IAsyncLifetime
 
     /// <summary>Networking off by default, so these tests never touch a bridge another daemon uses.</summary>
     protected virtual string[] NetworkArgs => ["--bridge", "none"];
+
+    /// <summary>Further flags a fixture's daemon always runs with (every restart included).</summary>
+    protected virtual string[] ExtraArgs => [];
 
     public string DaemonLog { get { lock (_log) return _log.ToString(); } }
     public Process Daemon => _daemon!;
@@ -114,7 +117,7 @@ public class DaemonFixture : IAsyncLifetime
             new() { ["DOCKER_BUILDKIT"] = "0", ["DOCKER_CONFIG"] = Path.Combine(Root, "docker-config") });
     }
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         if (SkipReason is null && _daemon is not null)
         {

@@ -18,10 +18,11 @@ public sealed class DockerRegistry : IAsyncDisposable
     public int Port { get; private set; }
     public string Host => $"127.0.0.1:{Port}";
 
-    public static async Task<DockerRegistry> StartAsync(string? user = null, string? password = null)
+    /// <param name="port">A port reserved earlier (e.g. one a daemon was told about at start); 0 picks a free one.</param>
+    public static async Task<DockerRegistry> StartAsync(string? user = null, string? password = null, int port = 0)
     {
         if (!File.Exists(Binary)) Assert.Skip($"{Binary} is not installed (Debian package docker-registry)");
-        var r = new DockerRegistry();
+        var r = new DockerRegistry { Port = port };
         try { await r.RunAsync(user, password); }
         catch
         {
@@ -33,10 +34,7 @@ public sealed class DockerRegistry : IAsyncDisposable
 
     async Task RunAsync(string? user, string? password)
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        Port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        if (Port == 0) Port = FreePort();
         var auth = "";
         if (user is not null)
         {
@@ -78,6 +76,16 @@ public sealed class DockerRegistry : IAsyncDisposable
             catch (SocketException) { await Task.Delay(50); }
         }
         throw new TimeoutException("docker-registry did not start listening");
+    }
+
+    /// <summary>A loopback port nobody listens on right now.</summary>
+    public static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
     }
 
     public async ValueTask DisposeAsync()

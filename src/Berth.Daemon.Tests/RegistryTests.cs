@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Text;
 using Xunit;
 
 namespace Berth.Daemon.Tests;
@@ -102,5 +104,104 @@ public sealed class RegistryTests(DaemonFixture d) : IClassFixture<DaemonFixture
         var r = await d.Berth("search", $"{reg.Host}/busybox");
         Assert.NotEqual(0, r.Code);
         Assert.Contains("does not offer search", r.Err);
+    }
+
+    [Fact]
+    public async Task Pull_all_tags_fetches_every_tag_of_the_repository_with_berth_and_docker()
+    {
+        d.Require();
+        await using var reg = await DockerRegistry.StartAsync();
+        var repo = $"{reg.Host}/all/busybox";
+        foreach (var tag in new[] { "a", "b" })
+        {
+            Ok(await d.Berth("tag", "busybox", $"{repo}:{tag}"));
+            Ok(await d.Berth("push", $"{repo}:{tag}"));
+            Ok(await d.Berth("rmi", $"{repo}:{tag}"));
+        }
+
+        var pull = await d.Berth("pull", "--all-tags", repo);
+        Ok(pull);
+        Assert.Contains("a: Pulling from all/busybox", pull.Out);
+        Assert.Contains("b: Pulling from all/busybox", pull.Out);
+        Assert.Contains($"Status: Downloaded newer image for {repo}\n", pull.Out);
+        Assert.EndsWith($"\n{repo}\n", pull.Out);
+        // The rows cover every name of the matched image (busybox:latest too); keep the repository's.
+        var tags = await d.Berth("images", "--format", "{{.Repository}}:{{.Tag}}", repo);
+        Ok(tags);
+        Assert.Equal([$"{repo}:a", $"{repo}:b"], tags.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith(repo + ":", StringComparison.Ordinal)).Order());
+
+        var docker = await d.Docker("pull", "-a", repo);
+        Ok(docker);
+        Assert.Contains($"Status: Image is up to date for {repo}", docker.Out);
+
+        var both = await d.Berth("pull", "-a", $"{repo}:a");
+        Assert.NotEqual(0, both.Code);
+        Assert.Contains("tag can't be used with --all-tags/-a", both.Err);
+        Ok(await d.Berth("rmi", $"{repo}:a", $"{repo}:b"));
+    }
+
+    [Fact]
+    public async Task Pull_without_access_names_the_repository_and_hints_at_login()
+    {
+        d.Require();
+        await using var reg = await DockerRegistry.StartAsync("owner", "pw");
+        var r = await d.Docker("pull", $"{reg.Host}/private/app:v1");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains($"Error response from daemon: pull access denied for {reg.Host}/private/app, repository does not exist or may require 'docker login'", r.Err);
+    }
+
+    [Fact]
+    public async Task Login_refuses_to_prompt_without_a_terminal()
+    {
+        d.Require();
+        var r = await d.BerthWithInput("", "login", "127.0.0.1:1");
+        Assert.Equal(1, r.Code);
+        Assert.Contains("Error: Cannot perform an interactive login from a non TTY device", r.Err);
+    }
+
+    /// <summary>Reads the terminal's output until <paramref name="marker"/> has appeared.</summary>
+    static async Task ReadUntilAsync(StreamReader output, StringBuilder seen, string marker, CancellationToken ct)
+    {
+        var buf = new char[256];
+        while (!seen.ToString().Contains(marker, StringComparison.Ordinal))
+        {
+            int n = await output.ReadAsync(buf, ct);
+            if (n == 0) throw new InvalidOperationException($"output ended before '{marker}': {seen}");
+            seen.Append(buf, 0, n);
+        }
+    }
+
+    [Fact]
+    public async Task Login_on_a_terminal_prompts_for_username_and_password_without_echoing_the_password()
+    {
+        d.Require();
+        if (!File.Exists("/usr/bin/script")) Assert.Skip("script is not installed (Debian package util-linux)");
+        await using var reg = await DockerRegistry.StartAsync("prompted", "Pr0mpted-Secret");
+        var config = Directory.CreateTempSubdirectory("berth-prompt-").FullName;
+        try
+        {
+            // script(1) gives berth a pseudo-terminal; its echo is what a user would see.
+            var psi = new ProcessStartInfo("/usr/bin/script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "-q", "-e", "-c", $"'{Path.Combine(d.BinDir, "berth")}' -H '{d.Host}' login {reg.Host}", "/dev/null" })
+                psi.ArgumentList.Add(a);
+            psi.Environment["DOCKER_CONFIG"] = config;
+            using var p = Process.Start(psi)!;
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var seen = new StringBuilder();
+            await ReadUntilAsync(p.StandardOutput, seen, "Username: ", cts.Token);
+            await p.StandardInput.WriteAsync("prompted\n");
+            await p.StandardInput.FlushAsync();
+            await ReadUntilAsync(p.StandardOutput, seen, "Password: ", cts.Token);
+            await p.StandardInput.WriteAsync("Pr0mpted-Secret\n");
+            await p.StandardInput.FlushAsync();
+            await ReadUntilAsync(p.StandardOutput, seen, "Login Succeeded", cts.Token);
+            await p.WaitForExitAsync(cts.Token);
+            Assert.Equal(0, p.ExitCode);
+            var screen = seen.ToString();
+            Assert.Contains("Username: prompted", screen);
+            Assert.DoesNotContain("Pr0mpted-Secret", screen);
+            Assert.Contains(reg.Host, File.ReadAllText(Path.Combine(config, "config.json")));
+        }
+        finally { Directory.Delete(config, recursive: true); }
     }
 }

@@ -101,12 +101,14 @@ public sealed class DaemonOptions
         var maxUploads = new Option<int>("--max-concurrent-uploads") { Description = "Set the max concurrent uploads", DefaultValueFactory = _ => 5 };
         var insecure = new Option<string[]>("--insecure-registry") { Description = "Enable insecure registry communication", Arity = ArgumentArity.ZeroOrMore };
         var mirrors = new Option<string[]>("--registry-mirror") { Description = "Preferred registry mirror", Arity = ArgumentArity.ZeroOrMore };
+        // dockerd hard-wires /etc/docker/certs.d; a flag lets a private daemon (tests, rootless setups) use its own.
+        var certsDir = new Option<string>("--registry-certs-dir") { Description = "Directory of per-registry CAs and client certificates (HOST[:PORT]/ca.crt, client.cert, client.key)", DefaultValueFactory = _ => "/etc/berth/certs.d" };
 
         var root = new RootCommand("berthd: the Berth container engine daemon")
         {
             host, dataRoot, execRoot, storage, pidfile, logLevel, debug, bridge, tls, tlsVerify, tlsCa, tlsCert, tlsKey,
             addRuntime, defaultRuntime, binDir, iptables, liveRestore, bip, fixedCidr, mtu, ipForward, userlandProxy, icc,
-            maxDownloads, maxUploads, insecure, mirrors,
+            maxDownloads, maxUploads, insecure, mirrors, certsDir,
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -154,7 +156,7 @@ public sealed class DaemonOptions
             o.LiveRestore = parsed.GetValue(liveRestore);
             if (parsed.GetValue(binDir) is { } bd) o.BinDir = Path.GetFullPath(bd);
             o.Registry = ParseRegistry(parsed.GetValue(maxDownloads), parsed.GetValue(maxUploads),
-                parsed.GetValue(insecure) ?? [], parsed.GetValue(mirrors) ?? []);
+                parsed.GetValue(insecure) ?? [], parsed.GetValue(mirrors) ?? []) with { CertsDir = Path.GetFullPath(parsed.GetValue(certsDir)!) };
             foreach (var r in parsed.GetValue(addRuntime) ?? Array.Empty<string>())
             {
                 var eq = r.IndexOf('=');

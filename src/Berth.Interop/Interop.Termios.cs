@@ -9,7 +9,19 @@ public static partial class LibC
 
     /// <summary>glibc's <c>struct termios</c> (60 bytes on Linux), kept opaque: callers only save, make raw and restore it.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    public unsafe struct Termios { public fixed byte Data[64]; }
+    public unsafe struct Termios
+    {
+        public fixed byte Data[64];
+
+        /// <summary>Clears bits of <c>c_lflag</c>, the fourth 32-bit field of glibc's layout (e.g. <see cref="ECHO"/>).</summary>
+        public void ClearLocalFlags(uint flags)
+        {
+            fixed (byte* p = Data) ((uint*)p)[3] &= ~flags;
+        }
+    }
+
+    /// <summary><c>c_lflag</c>: echo input characters.</summary>
+    public const uint ECHO = 0x8;
 
     [LibraryImport(Name, EntryPoint = "isatty")]
     public static partial int Isatty(int fd);

@@ -70,6 +70,53 @@ public sealed class AuthTlsGcTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    static X509Certificate2 SelfSigned(string subject, bool server)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={subject}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        if (server)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(san.Build());
+        }
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+    }
+
+    [Fact]
+    public async Task Tls_client_ca_admits_only_clients_whose_certificate_chains_to_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("berth-regmtls-").FullName;
+        try
+        {
+            using var server = SelfSigned("127.0.0.1", server: true);
+            using var trusted = SelfSigned("trusted client", server: false);
+            using var stranger = SelfSigned("stranger", server: false);
+            File.WriteAllText(Path.Combine(dir, "cert.pem"), server.ExportCertificatePem());
+            File.WriteAllText(Path.Combine(dir, "key.pem"), server.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem());
+            // A self-signed client certificate is its own CA.
+            File.WriteAllText(Path.Combine(dir, "clients.pem"), trusted.ExportCertificatePem());
+            await using var reg = await TestRegistry.StartAsync(o => o with
+            {
+                TlsCert = Path.Combine(dir, "cert.pem"), TlsKey = Path.Combine(dir, "key.pem"), TlsClientCa = Path.Combine(dir, "clients.pem"),
+            });
+
+            async Task<HttpStatusCode?> Get(X509Certificate2? clientCert)
+            {
+                var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, c, _, _) => c?.Thumbprint == server.Thumbprint };
+                if (clientCert is not null) handler.ClientCertificates.Add(clientCert);
+                using var http = new HttpClient(handler) { BaseAddress = reg.Server.Address };
+                try { using var res = await http.GetAsync("/v2/"); return res.StatusCode; }
+                catch (HttpRequestException) { return null; }
+            }
+
+            Assert.Null(await Get(null));
+            Assert.Null(await Get(stranger));
+            Assert.Equal(HttpStatusCode.OK, await Get(trusted));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Fact]
     public async Task Garbage_collection_sweeps_unreferenced_blobs_and_keeps_everything_a_manifest_needs()
     {

@@ -81,57 +81,16 @@ public sealed class InteropTests
         return manifestDigest;
     }
 
-    /// <summary>bin/berth-registry as a child process on a free loopback port.</summary>
-    sealed class RegistryProcess : IAsyncDisposable
-    {
-        readonly Process _process;
-        public string HostPort { get; }
-
-        RegistryProcess(Process p, string hostPort) => (_process, HostPort) = (p, hostPort);
-
-        public static async Task<RegistryProcess> StartAsync(params string[] args)
-        {
-            var psi = new ProcessStartInfo(Path.Combine(Tools.BinDir, "berth-registry")) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "serve", "--addr", "127.0.0.1:0" }.Concat(args)) psi.ArgumentList.Add(a);
-            var p = Process.Start(psi)!;
-            var seen = new StringBuilder();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (await p.StandardOutput.ReadLineAsync(cts.Token) is { } line)
-            {
-                seen.AppendLine(line);
-                int at = line.IndexOf("listening on http://", StringComparison.Ordinal);
-                if (at < 0) continue;
-                var hostPort = line[(at + "listening on http://".Length)..].Split(' ')[0];
-                _ = p.StandardOutput.ReadToEndAsync();
-                _ = p.StandardError.ReadToEndAsync();
-                return new RegistryProcess(p, hostPort);
-            }
-            p.Kill();
-            throw new InvalidOperationException($"berth-registry did not start: {seen}{await p.StandardError.ReadToEndAsync()}");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync();
-            }
-            _process.Dispose();
-        }
-    }
-
     [Fact]
     public async Task Skopeo_copies_an_oci_layout_into_berth_registry_with_basic_auth_and_back_out()
     {
         if (Missing("/usr/bin/skopeo", "/bin/tar") is { } why) Assert.Skip(why);
-        if (!File.Exists(Path.Combine(Tools.BinDir, "berth-registry"))) Assert.Skip($"berth-registry is not built in {Tools.BinDir}: run scripts/build");
         var dir = Directory.CreateTempSubdirectory("berth-regskopeo-").FullName;
         try
         {
             var htpasswd = Path.Combine(dir, "htpasswd");
             File.WriteAllText(htpasswd, $"tester:{BCrypt.Net.BCrypt.HashPassword("pw", 5)}\n");
-            await using var reg = await RegistryProcess.StartAsync("--root", Path.Combine(dir, "registry"), "--htpasswd", htpasswd);
+            await using var reg = await BerthRegistryProcess.StartAsync("--root", Path.Combine(dir, "registry"), "--htpasswd", htpasswd);
             var digest = WriteOciLayout(Path.Combine(dir, "src"), await BusyboxTar(dir));
             // skopeo keeps its auth and policy files wherever we point it; the user's are untouched.
             var policy = Path.Combine(dir, "policy.json");

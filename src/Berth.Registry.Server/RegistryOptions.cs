@@ -10,6 +10,8 @@ public sealed record RegistryOptions
     public string? Htpasswd { get; init; }
     public string? TlsCert { get; init; }
     public string? TlsKey { get; init; }
+    /// <summary>CA bundle (PEM) that client certificates must chain to; with it, a client without one is refused.</summary>
+    public string? TlsClientCa { get; init; }
     public string LogLevel { get; init; } = "info";
     public bool ReadOnly { get; init; }
     public int MaxConcurrentRequests { get; init; } = 1024;
@@ -19,7 +21,7 @@ public sealed record RegistryOptions
     public const string Usage = """
         Usage:
           berth-registry serve --root DIR [--addr HOST:PORT] [--htpasswd FILE] [--tls-cert FILE --tls-key FILE]
-                               [--read-only] [--max-concurrent-requests N] [--log-level debug|info|warn|error]
+                               [--tls-client-ca FILE] [--read-only] [--max-concurrent-requests N] [--log-level debug|info|warn|error]
           berth-registry garbage-collect --root DIR [--dry-run] [--min-age DURATION]
 
         serve            runs an OCI distribution 1.1 registry (default address 127.0.0.1:5000)
@@ -45,6 +47,7 @@ public sealed record RegistryOptions
                 "--htpasswd" => o with { Htpasswd = Value() },
                 "--tls-cert" => o with { TlsCert = Value() },
                 "--tls-key" => o with { TlsKey = Value() },
+                "--tls-client-ca" => o with { TlsClientCa = Value() },
                 "--log-level" or "-l" => o with { LogLevel = Value() },
                 "--read-only" => o with { ReadOnly = true },
                 "--max-concurrent-requests" => o with { MaxConcurrentRequests = int.TryParse(Value(), out var n) && n > 0 ? n : throw new ArgumentException("--max-concurrent-requests wants a positive number") },
@@ -54,6 +57,7 @@ public sealed record RegistryOptions
             };
         }
         if ((o.TlsCert is null) != (o.TlsKey is null)) throw new ArgumentException("--tls-cert and --tls-key go together");
+        if (o.TlsClientCa is not null && o.TlsCert is null) throw new ArgumentException("--tls-client-ca needs --tls-cert and --tls-key");
         return o;
     }
 

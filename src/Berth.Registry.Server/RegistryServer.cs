@@ -31,7 +31,7 @@ public sealed class RegistryServer : IAsyncDisposable
             k.AddServerHeader = false;
             // Blob uploads are unbounded by design (layers can be many GB); manifests are bounded by the API.
             k.Limits.MaxRequestBodySize = null;
-            var tls = options.TlsCert is null ? null : X509Certificate2.CreateFromPemFile(options.TlsCert, options.TlsKey);
+            var tls = HttpsOptions(options);
             void Configure(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions l) { if (tls is not null) l.UseHttps(tls); }
             var (host, port) = SplitAddr(options.Addr);
             if (host.Length == 0) k.ListenAnyIP(port, Configure);
@@ -46,6 +46,32 @@ public sealed class RegistryServer : IAsyncDisposable
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         Log.Listening(logger, bound, storage.Root);
         return new RegistryServer(app, new Uri(bound.Replace("[::]", "localhost", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
+    /// The server certificate, and with <c>--tls-client-ca</c> the mutual TLS that distribution's
+    /// <c>http.tls.clientcas</c> gives: a client must present a certificate chaining to one of those CAs.
+    /// </summary>
+    static Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions? HttpsOptions(RegistryOptions options)
+    {
+        if (options.TlsCert is null) return null;
+        var https = new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = X509Certificate2.CreateFromPemFile(options.TlsCert, options.TlsKey),
+        };
+        if (options.TlsClientCa is null) return https;
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(options.TlsClientCa);
+        https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+        https.ClientCertificateValidation = (cert, _, _) =>
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(cert);
+        };
+        return https;
     }
 
     public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();

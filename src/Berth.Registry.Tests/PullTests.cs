@@ -70,9 +70,10 @@ public sealed class PullTests : IDisposable
         _registry.Route($"GET /v2/{repo}/blobs/{img.LayerDigest}", ctx => FakeRegistry.Reply(ctx, 200, layerOverride ?? img.Layer, "application/octet-stream"));
     }
 
-    Task PullAsync(string reference, string? platform = null) =>
-        new Puller(_transport, new GraphImageStore(_images)).PullAsync(Reference.Parse(reference), Platform.Parse(platform), AuthConfig.Anonymous,
-            u => { lock (_progress) _progress.Add(u); }, TestContext.Current.CancellationToken);
+    /// <summary>Pulls as the daemon does for the docker CLI: a bare name means :latest unless <paramref name="allTags"/>.</summary>
+    Task PullAsync(string reference, string? platform = null, bool allTags = false) =>
+        new Puller(_transport, new GraphImageStore(_images)).PullAsync(allTags ? Reference.Parse(reference) : Reference.Parse(reference).WithDefaultTag(),
+            Platform.Parse(platform), AuthConfig.Anonymous, u => { lock (_progress) _progress.Add(u); }, TestContext.Current.CancellationToken);
 
     [Fact]
     public async Task Pull_by_tag_registers_image_tag_and_repo_digest()
@@ -89,6 +90,28 @@ public sealed class PullTests : IDisposable
         Assert.Contains(_progress, p => p.Status == "Pull complete");
         Assert.Contains(_progress, p => p.Status == "Digest: " + img.ManifestDigest);
         Assert.Equal($"Status: Downloaded newer image for {_registry.Host}/app:latest", _progress[^1].Status);
+    }
+
+    [Fact]
+    public async Task Pull_of_a_bare_name_with_all_tags_follows_the_tag_list_pages_and_pulls_each_tag()
+    {
+        var one = MakeImage("tag one");
+        var two = MakeImage("tag two");
+        Serve("multi", one, tag: "one");
+        Serve("multi", two, tag: "two");
+        // One tag per page, as a registry does for ?n=1: the client must follow the Link header.
+        _registry.Route("GET /v2/multi/tags/list", ctx => ctx.Request.QueryString["last"] is null
+            ? FakeRegistry.Reply(ctx, 200, """{"name":"multi","tags":["one"]}""", "application/json",
+                new() { ["Link"] = "</v2/multi/tags/list?n=1&last=one>; rel=\"next\"" })
+            : FakeRegistry.Reply(ctx, 200, """{"name":"multi","tags":["two"]}""", "application/json"));
+
+        await PullAsync($"{_registry.Host}/multi", allTags: true);
+
+        Assert.Equal(Digest(one.Config), _images.Find($"{_registry.Host}/multi:one")?.Id);
+        Assert.Equal(Digest(two.Config), _images.Find($"{_registry.Host}/multi:two")?.Id);
+        Assert.Equal(["one", "two"], _progress.Where(p => p.Status == "Pulling from multi").Select(p => p.Id));
+        Assert.Single(_progress, p => p.Status.StartsWith("Status: ", StringComparison.Ordinal));
+        Assert.Equal($"Status: Downloaded newer image for {_registry.Host}/multi", _progress[^1].Status);
     }
 
     [Fact]
@@ -173,6 +196,61 @@ public sealed class PullTests : IDisposable
     }
 
     [Fact]
+    public async Task Pull_by_digest_refuses_a_manifest_whose_bytes_have_another_digest()
+    {
+        var img = MakeImage("asked");
+        var other = MakeImage("sent");
+        _registry.Route($"GET /v2/app/manifests/{img.ManifestDigest}", ctx => FakeRegistry.Reply(ctx, 200, other.Manifest, MediaTypes.DockerManifest));
+        var e = await Assert.ThrowsAsync<RegistryException>(() => PullAsync($"{_registry.Host}/app@{img.ManifestDigest}"));
+        Assert.Contains($"manifest verification failed for digest {img.ManifestDigest}", e.Message);
+        Assert.Empty(_images.List());
+    }
+
+    [Fact]
+    public async Task Pull_refuses_a_config_whose_digest_differs_and_stores_nothing()
+    {
+        var img = MakeImage("config");
+        Serve("app", img);
+        _registry.Route($"GET /v2/app/blobs/{Digest(img.Config)}", ctx => FakeRegistry.Reply(ctx, 200, img.Config.Concat("x"u8.ToArray()).ToArray()[1..], "application/octet-stream"));
+        var e = await Assert.ThrowsAsync<RegistryException>(() => PullAsync($"{_registry.Host}/app"));
+        Assert.Contains("failed verification", e.Message);
+        Assert.Empty(_images.List());
+        Assert.Empty(Directory.GetFiles(_images.Content.TempDir));
+    }
+
+    [Fact]
+    public async Task Pull_cancelled_mid_layer_stores_nothing_and_the_next_pull_completes()
+    {
+        var img = MakeImage(new string('c', 300_000) + Guid.NewGuid(), level: CompressionLevel.NoCompression);
+        Serve("app", img);
+        var halfSent = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        _registry.Route($"GET /v2/app/blobs/{img.LayerDigest}", async ctx =>
+        {
+            ctx.Response.ContentLength64 = img.Layer.Length;
+            await ctx.Response.OutputStream.WriteAsync(img.Layer.AsMemory(0, img.Layer.Length / 2));
+            await ctx.Response.OutputStream.FlushAsync();
+            halfSent.TrySetResult();
+            await release.Task;
+            ctx.Response.Abort();
+        });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var pull = new Puller(_transport, new GraphImageStore(_images)).PullAsync(Reference.Parse($"{_registry.Host}/app:latest"), Platform.Default,
+            AuthConfig.Anonymous, _ => { }, cts.Token);
+        await halfSent.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // As the daemon does when the API client goes away.
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pull);
+        release.TrySetResult();
+        Assert.Empty(_images.List());
+        Assert.Empty(Directory.GetFiles(_images.Content.TempDir));
+
+        Serve("app", img);
+        await PullAsync($"{_registry.Host}/app");
+        Assert.NotNull(_images.Find($"{_registry.Host}/app:latest"));
+    }
+
+    [Fact]
     public async Task Pull_refuses_schema1_manifests_clearly()
     {
         _registry.Route("GET /v2/old/manifests/latest", ctx => FakeRegistry.Reply(ctx, 200,
@@ -246,7 +324,7 @@ public sealed class PullTests : IDisposable
         _registry.Route($"GET /v2/private/blobs/{Digest(img.Config)}", ctx => guard(ctx, () => FakeRegistry.Reply(ctx, 200, img.Config, "application/octet-stream")));
         _registry.Route($"GET /v2/private/blobs/{img.LayerDigest}", ctx => guard(ctx, () => FakeRegistry.Reply(ctx, 200, img.Layer, "application/octet-stream")));
 
-        await new Puller(_transport, new GraphImageStore(_images)).PullAsync(Reference.Parse($"{_registry.Host}/private"), Platform.Default,
+        await new Puller(_transport, new GraphImageStore(_images)).PullAsync(Reference.Parse($"{_registry.Host}/private:latest"), Platform.Default,
             new AuthConfig { Username = "u", Password = "p" }, _ => { }, TestContext.Current.CancellationToken);
         Assert.Equal("repository:private:pull", scope);
         Assert.Equal("Basic " + Convert.ToBase64String("u:p"u8.ToArray()), basic);

@@ -95,6 +95,13 @@ public sealed class RepositoryClient
         {
             return await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            // HttpClient's own text ("The SSL connection could not be established") names neither cause nor cure.
+            throw new RegistryException(RegistryErrorKind.Invalid,
+                $"{req.Method} \"{req.RequestUri}\": tls handshake failed: {e.InnerException?.Message ?? e.Message} " +
+                $"(the registry's certificate must chain to a system CA or to certs.d/{Host}/ca.crt; a registry that asks for a client certificate needs certs.d/{Host}/client.cert and client.key)", e);
+        }
         catch (HttpRequestException e)
         {
             throw new RegistryException(RegistryErrorKind.Transient, $"{req.Method} \"{req.RequestUri}\": {e.Message}", e);
@@ -200,6 +207,40 @@ public sealed class RepositoryClient
         if (mediaType is null || !(MediaTypes.IsIndex(mediaType) || MediaTypes.IsImageManifest(mediaType) || mediaType == MediaTypes.DockerSchema1))
             throw new RegistryException(RegistryErrorKind.Invalid, $"unsupported manifest media type {mediaType ?? contentType ?? "(none)"} for {Repository}:{reference}");
         return new ManifestBlob(bytes, mediaType, digest, parsed);
+    }
+
+    /// <summary>Every tag of the repository, following the <c>Link: &lt;…&gt;; rel="next"</c> pages.</summary>
+    public async Task<List<string>> ListTagsAsync(CancellationToken ct)
+    {
+        var tags = new List<string>();
+        string? next = RepoUrl("tags/list");
+        for (int page = 0; next is not null; page++)
+        {
+            if (page == 1000) throw new RegistryException(RegistryErrorKind.Invalid, $"the tag list of {Repository} does not end");
+            var url = Url(next);
+            using var resp = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, url), ct).ConfigureAwait(false);
+            if (resp.StatusCode == HttpStatusCode.NotFound)
+                throw new RegistryException(RegistryErrorKind.NotFound, $"repository {Host}/{Repository} not found");
+            await EnsureSuccessAsync(resp, "listing tags", ct).ConfigureAwait(false);
+            var bytes = await ReadLimitedAsync(resp.Content, MaxManifestBytes, ct).ConfigureAwait(false);
+            try { tags.AddRange(JsonSerializer.Deserialize(bytes, RegistryJson.Default.TagList)?.Tags ?? []); }
+            catch (JsonException e) { throw new RegistryException(RegistryErrorKind.Invalid, $"the registry sent an invalid tag list for {Repository}: {e.Message}"); }
+            next = NextLink(resp);
+        }
+        return tags;
+    }
+
+    /// <summary>The target of a <c>rel="next"</c> Link header, relative to the registry, or null on the last page.</summary>
+    static string? NextLink(HttpResponseMessage resp)
+    {
+        if (!resp.Headers.TryGetValues("Link", out var links)) return null;
+        foreach (var link in links.SelectMany(l => l.Split(',')))
+        {
+            int open = link.IndexOf('<'), close = link.IndexOf('>');
+            if (open >= 0 && close > open && link[close..].Contains("rel=\"next\"", StringComparison.Ordinal))
+                return link[(open + 1)..close];
+        }
+        return null;
     }
 
     /// <summary>A small blob (an image config) read whole and checked against its descriptor.</summary>

@@ -36,18 +36,20 @@ public static class RegistryCommands
     {
         var r = ImageRef.Parse(p.Positionals[0]);
         bool quiet = p.Bool("quiet");
-        if (!quiet && r.Digest is null && !p.Positionals[0].AsSpan(p.Positionals[0].LastIndexOf('/') + 1).Contains(':'))
-            c.Out.WriteLine("Using default tag: latest");
-        await PullAsync(c, p.Positionals[0], quiet ? TextWriter.Null : c.Out, p.Get("platform"), !quiet && Terminal(c));
-        c.Out.WriteLine(r.FullName + (r.Digest is null ? ":" + r.Tag : "@" + r.Digest));
+        bool tagged = r.Digest is not null || p.Positionals[0].AsSpan(p.Positionals[0].LastIndexOf('/') + 1).Contains(':');
+        bool allTags = p.Bool("all-tags");
+        if (allTags && tagged) throw new UsageException("tag can't be used with --all-tags/-a");
+        if (!quiet && !tagged && !allTags) c.Out.WriteLine("Using default tag: latest");
+        await PullAsync(c, p.Positionals[0], quiet ? TextWriter.Null : c.Out, p.Get("platform"), !quiet && Terminal(c), allTags);
+        c.Out.WriteLine(r.FullName + (allTags ? "" : r.Digest is null ? ":" + r.Tag : "@" + r.Digest));
         return 0;
     }
 
-    /// <summary>POST /images/create?fromImage=…; also what run and create use for a missing image.</summary>
-    public static async Task PullAsync(Cli c, string image, TextWriter progress, string? platform = null, bool terminal = false)
+    /// <summary>POST /images/create?fromImage=…; also what run and create use for a missing image. No tag at all pulls every tag.</summary>
+    public static async Task PullAsync(Cli c, string image, TextWriter progress, string? platform = null, bool terminal = false, bool allTags = false)
     {
         var r = ImageRef.Parse(image);
-        var q = new Query().Add("fromImage", r.FullName).Add("tag", r.Digest ?? r.Tag).Add("platform", platform);
+        var q = new Query().Add("fromImage", r.FullName).Add("tag", allTags ? null : r.Digest ?? r.Tag).Add("platform", platform);
         await using var resp = await c.Client.SendAsync("POST", "/images/create", q, headers: AuthHeader(r.Domain));
         await c.RenderProgressAsync(resp.Body, progress, terminal);
     }
@@ -83,24 +85,52 @@ public static class RegistryCommands
             if (user is null) throw new UsageException("Must provide --username with --password-stdin");
             password = (await Console.In.ReadToEndAsync()).TrimEnd('\n', '\r');
         }
+        if ((user is null || password is null) && !Berth.Cli.Terminal.Tty.IsTerminal(Berth.Cli.Terminal.Tty.Stdin))
+            throw Fail(c, "Error: Cannot perform an interactive login from a non TTY device");
         if (user is null)
         {
             c.Out.Write("Username: ");
             await c.Out.FlushAsync();
             user = Console.ReadLine()?.Trim() ?? "";
+            if (user.Length == 0) throw Fail(c, "Error: Non-null Username Required");
         }
         if (password is null)
         {
-            c.Out.Write("Password: ");
-            await c.Out.FlushAsync();
-            password = Console.ReadLine() ?? "";
+            // Echo goes off before the prompt appears, so nothing typed after it is shown.
+            using (Berth.Cli.Terminal.RawMode.NoEcho(Berth.Cli.Terminal.Tty.Stdin))
+            {
+                c.Out.Write("Password: ");
+                await c.Out.FlushAsync();
+                password = ReadLineFromFd0();
+            }
+            c.Out.WriteLine();
+            if (password.Length == 0) throw Fail(c, "Error: Password Required");
         }
-        if (user.Length == 0) throw new UsageException("Username is required");
         var body = JsonSerializer.SerializeToUtf8Bytes(new AuthConfig { Username = user, Password = password, ServerAddress = server }, ApiJson.Default.AuthConfig);
         var answer = await c.Client.PostJsonAsync("/auth", null, body, ApiJson.Default.AuthResponse);
         DockerConfig.Load().Store(key, user, password, answer.IdentityToken);
         c.Out.WriteLine(answer.Status.Length > 0 ? answer.Status : "Login Succeeded");
         return 0;
+    }
+
+    /// <summary>
+    /// One line from fd 0, read with read(2): on a terminal Console.ReadLine switches echo off and
+    /// prints each character itself, which would show the password whatever the terminal's mode.
+    /// </summary>
+    static string ReadLineFromFd0()
+    {
+        using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+        var line = new List<byte>();
+        var one = new byte[1];
+        while (stdin.Read(one) == 1 && one[0] != (byte)'\n') line.Add(one[0]);
+        return Encoding.UTF8.GetString(line.ToArray()).TrimEnd('\r');
+    }
+
+    /// <summary>docker's plain client-side failures: the message on stderr, exit status 1.</summary>
+    static ExitException Fail(Cli c, string message)
+    {
+        c.Err.WriteLine(message);
+        return new ExitException(1);
     }
 
     static Task<int> Logout(Cli c, ParsedArgs p)

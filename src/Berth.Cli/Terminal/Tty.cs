@@ -3,8 +3,8 @@ using Berth.Interop;
 namespace Berth.Cli.Terminal;
 
 /// <summary>
-/// The local terminal for <c>run -it</c>/<c>attach</c>: its size, and raw mode that is undone by
-/// disposing (callers use <c>using</c>, so every exit path restores the terminal).
+/// The local terminal for <c>run -it</c>/<c>attach</c> (raw mode) and password prompts (no echo): a
+/// changed mode that is undone by disposing (callers use <c>using</c>, so every exit path restores the terminal).
 /// </summary>
 public sealed class RawMode : IDisposable
 {
@@ -21,12 +21,19 @@ public sealed class RawMode : IDisposable
     }
 
     /// <summary>Puts <paramref name="fd"/> in raw mode; null when it is not a terminal.</summary>
-    public static RawMode? Enter(int fd)
+    public static RawMode? Enter(int fd) => Change(fd, (ref LibC.Termios t) => LibC.Cfmakeraw(ref t));
+
+    /// <summary>Turns echo off on <paramref name="fd"/> (for a password); null when it is not a terminal.</summary>
+    public static RawMode? NoEcho(int fd) => Change(fd, (ref LibC.Termios t) => t.ClearLocalFlags(LibC.ECHO));
+
+    delegate void Edit(ref LibC.Termios t);
+
+    static RawMode? Change(int fd, Edit edit)
     {
         if (!Tty.IsTerminal(fd) || LibC.Tcgetattr(fd, out var saved) != 0) return null;
-        var raw = saved;
-        LibC.Cfmakeraw(ref raw);
-        LibC.Check(LibC.Tcsetattr(fd, LibC.TCSANOW, raw), "tcsetattr");
+        var changed = saved;
+        edit(ref changed);
+        LibC.Check(LibC.Tcsetattr(fd, LibC.TCSANOW, changed), "tcsetattr");
         return new RawMode(fd, saved);
     }
 

@@ -30,9 +30,9 @@ public sealed class RegistryService(RegistryTransport transport, IImageStore sto
         try
         {
             reference = Reference.Parse(fromImage);
+            // Neither a tag nor a digest: every tag, as dockerd does (docker pull --all-tags sends no tag).
             if (!string.IsNullOrEmpty(tag))
                 reference = tag.Contains(':') ? reference.NameOnly().WithDigest(tag) : reference.NameOnly().WithTag(tag);
-            else reference = reference.WithDefaultTag();
         }
         catch (ArgumentException e) { throw ApiException.BadRequest(e.Message); }
         Platform platform;

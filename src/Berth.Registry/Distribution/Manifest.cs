@@ -63,6 +63,13 @@ public sealed class ErrorEntry
     [JsonPropertyName("message")] public string? Message { get; set; }
 }
 
+/// <summary>A page of <c>GET /v2/NAME/tags/list</c>.</summary>
+public sealed class TagList
+{
+    [JsonPropertyName("name")] public string? Name { get; set; }
+    [JsonPropertyName("tags")] public List<string>? Tags { get; set; }
+}
+
 /// <summary>The v1 search API's answer.</summary>
 public sealed class SearchResults
 {
@@ -77,4 +84,5 @@ public sealed class SearchResults
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(SearchResults))]
+[JsonSerializable(typeof(TagList))]
 public sealed partial class RegistryJson : JsonSerializerContext;

@@ -22,26 +22,61 @@ namespace Berth.Registry.Pull;
 /// </remarks>
 public sealed class Puller(RegistryTransport transport, IImageStore store)
 {
+    /// <summary>
+    /// Pulls a tag or a digest; a name alone pulls every tag of the repository, as dockerd does for
+    /// <c>pull --all-tags</c>, with one closing status line for the repository.
+    /// </summary>
     public async Task PullAsync(Reference reference, Platform platform, AuthConfig auth, Action<ProgressUpdate> report, CancellationToken ct)
     {
-        var target = reference.Digest ?? reference.Tag ?? Reference.DefaultTag;
-        RepositoryClient? repo = null;
-        RepositoryClient.ManifestBlob? top = null;
+        if (!reference.IsNameOnly)
+        {
+            bool downloaded = await PullOneAsync(reference, platform, auth, report, ct).ConfigureAwait(false);
+            report(ProgressUpdate.Line((downloaded ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") + reference.FamiliarString));
+            return;
+        }
+        var (_, tags) = await OpenAsync(reference, auth, repo => repo.ListTagsAsync(ct), ct).ConfigureAwait(false);
+        if (tags.Count == 0) throw new RegistryException(RegistryErrorKind.NotFound, $"repository {reference.NameOnly()} has no tags");
+        bool any = false;
+        foreach (var tag in tags)
+            any |= await PullOneAsync(reference.WithTag(tag), platform, auth, report, ct).ConfigureAwait(false);
+        report(ProgressUpdate.Line((any ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") + reference.FamiliarString));
+    }
+
+    /// <summary>
+    /// Opens the repository on the first endpoint where <paramref name="first"/> succeeds: mirrors first
+    /// (a mirror that fails or lacks the image falls through), then the registry itself.
+    /// </summary>
+    async Task<(RepositoryClient Repo, T Result)> OpenAsync<T>(Reference reference, AuthConfig auth, Func<RepositoryClient, Task<T>> first, CancellationToken ct)
+    {
         Exception? lastError = null;
         foreach (var endpoint in Endpoints(reference.Domain))
         {
             try
             {
-                repo = await RepositoryClient.OpenAsync(transport, TransportHost(endpoint, reference.Domain), reference.Path, auth, ["pull"], null, ct, endpoint).ConfigureAwait(false);
-                top = await repo.GetManifestAsync(target, ct).ConfigureAwait(false);
-                break;
+                var repo = await RepositoryClient.OpenAsync(transport, TransportHost(endpoint, reference.Domain), reference.Path, auth, ["pull"], null, ct, endpoint).ConfigureAwait(false);
+                return (repo, await first(repo).ConfigureAwait(false));
             }
             catch (RegistryException e) when (endpoint is not null)
             {
-                lastError = e; // a mirror that fails or lacks the image: fall through to the next endpoint
+                lastError = e;
             }
         }
-        if (repo is null || top is null) throw lastError ?? new RegistryException(RegistryErrorKind.NotFound, $"no endpoint for {reference.Domain}");
+        throw lastError ?? new RegistryException(RegistryErrorKind.NotFound, $"no endpoint for {reference.Domain}");
+    }
+
+    /// <summary>One tag or digest, up to its <c>Digest:</c> line; true when the name now points at a different image than before.</summary>
+    async Task<bool> PullOneAsync(Reference reference, Platform platform, AuthConfig auth, Action<ProgressUpdate> report, CancellationToken ct)
+    {
+        var target = reference.Digest ?? reference.Tag!;
+        RepositoryClient repo;
+        RepositoryClient.ManifestBlob top;
+        try { (repo, top) = await OpenAsync(reference, auth, repo => repo.GetManifestAsync(target, ct), ct).ConfigureAwait(false); }
+        catch (RegistryException e) when (e.Kind is RegistryErrorKind.Unauthorized or RegistryErrorKind.Denied)
+        {
+            // dockerd's wording and status (404): a private repository and a missing one look alike.
+            throw new RegistryException(RegistryErrorKind.NotFound,
+                $"pull access denied for {reference.NameOnly().FamiliarString}, repository does not exist or may require 'docker login': {e.Message}");
+        }
 
         report(ProgressUpdate.Line("Pulling from " + reference.Path, target));
         if (top.MediaType == MediaTypes.DockerSchema1) throw Schema1(reference);
@@ -82,8 +117,7 @@ public sealed class Puller(RegistryTransport transport, IImageStore store)
         var imageId = store.RegisterImage(config, tagName is null ? [] : [tagName]);
         store.AddDigestReference(imageId, reference.NameOnly() + "@" + top.Digest);
         report(ProgressUpdate.Line("Digest: " + top.Digest));
-        var familiar = reference.Digest is null ? reference.NameOnly().WithTag(target).FamiliarString : reference.FamiliarString;
-        report(ProgressUpdate.Line(previous == imageId ? "Status: Image is up to date for " + familiar : "Status: Downloaded newer image for " + familiar));
+        return previous != imageId;
     }
 
     /// <summary>Mirrors first (docker.io only, as Docker), then the registry itself (null = its own scheme probe).</summary>

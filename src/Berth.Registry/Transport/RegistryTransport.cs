@@ -10,13 +10,15 @@ namespace Berth.Registry.Transport;
 /// <c>CERTS_DIR/HOST[:PORT]/*.crt</c>, a client certificate from <c>*.cert</c>/<c>*.key</c>, and no
 /// verification at all for insecure registries. It also decides, once per host, whether an insecure
 /// registry speaks HTTPS or plain HTTP (Docker tries HTTPS first and falls back).
+/// Like dockerd, which reads <c>certs.d</c> for every new transport, a CA or client certificate added
+/// (or changed) while the daemon runs takes effect on the next request without a restart.
 /// </summary>
 public sealed class RegistryTransport(RegistryOptions options) : IDisposable
 {
     public const string DockerHubHost = "registry-1.docker.io";
     public const string DockerHubDomain = "docker.io";
 
-    readonly ConcurrentDictionary<string, HttpClient> _clients = new();
+    readonly ConcurrentDictionary<string, (string CertsState, HttpClient Client)> _clients = new();
     readonly ConcurrentDictionary<string, Uri> _bases = new();
 
     public RegistryOptions Options => options;
@@ -24,7 +26,23 @@ public sealed class RegistryTransport(RegistryOptions options) : IDisposable
     /// <summary>The host that serves a reference's domain: docker.io's API lives on registry-1.docker.io.</summary>
     public static string ApiHost(string domain) => domain == DockerHubDomain ? DockerHubHost : domain;
 
-    public HttpClient ClientFor(string host) => _clients.GetOrAdd(host, Create);
+    public HttpClient ClientFor(string host)
+    {
+        var state = CertsState(host);
+        if (_clients.TryGetValue(host, out var known) && known.CertsState == state) return known.Client;
+        // A replaced client is not disposed: requests may still be using it, and its idle
+        // connections close by themselves after PooledConnectionIdleTimeout.
+        return _clients.AddOrUpdate(host, h => (state, Create(h)), (h, old) => old.CertsState == state ? old : (state, Create(h))).Client;
+    }
+
+    /// <summary>Names, sizes and times of the host's certs.d files: cheap to take per request, and it changes with any edit.</summary>
+    string CertsState(string host)
+    {
+        var dir = new DirectoryInfo(Path.Combine(options.CertsDir, host));
+        if (!dir.Exists) return "";
+        return string.Join('|', dir.EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal)
+            .Select(f => $"{f.Name}:{f.Length}:{f.LastWriteTimeUtc.Ticks}"));
+    }
 
     HttpClient Create(string host)
     {
@@ -90,6 +108,6 @@ public sealed class RegistryTransport(RegistryOptions options) : IDisposable
 
     public void Dispose()
     {
-        foreach (var c in _clients.Values) c.Dispose();
+        foreach (var c in _clients.Values) c.Client.Dispose();
     }
 }
