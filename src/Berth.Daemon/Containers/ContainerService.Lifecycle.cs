@@ -403,6 +403,9 @@ public sealed partial class ContainerService
         }
         _shutdown.Cancel();
         await _shims.DisposeAsync();
+        // The shared parent cgroup goes too once no container (of this or another daemon) is in it.
+        try { Runtime.Cgroups.CgroupManager.TryRemoveEmpty(SpecBuilder.DefaultCgroupParent); }
+        catch (Exception e) when (e is Runtime.RuntimeException or IOException) { }
     }
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "lost the shim of container {Id}: {Error}")]

@@ -158,7 +158,9 @@ public static class SpecBuilder
 
     /// <summary>The container's cgroup, relative to each hierarchy: under --cgroup-parent, else /berth.</summary>
     public static string CgroupsPath(ContainerRecord c) =>
-        (string.IsNullOrEmpty(c.HostConfig.CgroupParent) ? "/berth" : c.HostConfig.CgroupParent.TrimEnd('/')) + "/" + c.Id;
+        (string.IsNullOrEmpty(c.HostConfig.CgroupParent) ? DefaultCgroupParent : c.HostConfig.CgroupParent.TrimEnd('/')) + "/" + c.Id;
+
+    public const string DefaultCgroupParent = "/berth";
 
     /// <summary>
     /// HostConfig's resource fields as OCI resources. Used at create and again by <c>update</c>, so

@@ -38,6 +38,16 @@ public static class CgroupManager
             IsUnified(unified) ? unified : null);
     }
 
+    /// <summary>Removes the cgroup's directories that are empty (no child cgroups, no tasks); leaves the rest.</summary>
+    public static void TryRemoveEmpty(string cgroupsPath)
+    {
+        foreach (var dir in ForPath(cgroupsPath).Paths)
+        {
+            try { Directory.Delete(dir); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
     public static bool IsUnified(string root) =>
         Interop.LibC.Statfs(root, out var fs) == 0 && fs.Type == CGROUP2_SUPER_MAGIC;
 
