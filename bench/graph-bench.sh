@@ -3,7 +3,9 @@
 #   - `load` of a ~200 MB image in 6 layers made from files on this machine (the image is removed
 #     before every run, so each load stores every layer)
 #   - `save` of that image to a file
-#   - `images` with $TAGS tags present
+#   - `images` with $TAGS tags present, and `GET /images/json` alone (curl on each socket), which
+#     splits the daemon's share from the CLI's
+# Berth is measured with its own CLI and with the docker CLI; dockerd with the docker CLI.
 # Both daemons are private and torn down on exit (bench/daemons.sh). Needs root, hyperfine,
 # python3, Debian's docker.io (/usr/sbin/dockerd) and a docker CLI.
 #
@@ -22,7 +24,7 @@ OUT=${OUT:-$top/bench/out}
 LAYER_DIRS=(/usr/lib/python3.11 /usr/lib/python3 /usr/share/man /usr/share/perl /usr/share/i18n /usr/share/zoneinfo)
 
 [ "$(id -u)" = 0 ] || { echo "graph-bench.sh must run as root" >&2; exit 1; }
-for tool in hyperfine python3 "$DOCKER_CLI" "$DOCKERD" "$top/bin/berth" "$top/bin/berthd"; do
+for tool in hyperfine python3 curl "$DOCKER_CLI" "$DOCKERD" "$top/bin/berth" "$top/bin/berthd"; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 for d in "${LAYER_DIRS[@]}"; do [ -d "$d" ] || { echo "missing layer source $d" >&2; exit 1; }; done
@@ -88,7 +90,9 @@ did=$("${dk_docker[@]}" load -q -i "$TMP/image.tar" >/dev/null && "${dk_docker[@
 log "load of the ${image_mb} MB image, $RUNS runs each"
 hyperfine -N --runs "$RUNS" --export-json "$TMP/load.json" \
   --prepare "sh -c '${dk_berth[*]} rmi graphbench:big >/dev/null 2>&1; sync; true'" \
+  --prepare "sh -c '${dk_berth[*]} rmi graphbench:big >/dev/null 2>&1; sync; true'" \
   --prepare "sh -c '${dk_docker[*]} rmi graphbench:big >/dev/null 2>&1; sync; true'" \
+  -n "berth CLI -> berthd" "${berth[*]} load -q -i $TMP/image.tar" \
   -n "docker CLI -> berthd" "${dk_berth[*]} load -q -i $TMP/image.tar" \
   -n "docker CLI -> dockerd" "${dk_docker[*]} load -q -i $TMP/image.tar"
 
@@ -96,6 +100,7 @@ hyperfine -N --runs "$RUNS" --export-json "$TMP/load.json" \
 log "save of the image, $RUNS runs each"
 hyperfine -N --runs "$RUNS" --export-json "$TMP/save.json" \
   --prepare "rm -f $TMP/saved.tar" \
+  -n "berth CLI -> berthd" "${berth[*]} save -o $TMP/saved.tar graphbench:big" \
   -n "docker CLI -> berthd" "${dk_berth[*]} save -o $TMP/saved.tar graphbench:big" \
   -n "docker CLI -> dockerd" "${dk_docker[*]} save -o $TMP/saved.tar graphbench:big"
 rm -f "$TMP/saved.tar"
@@ -127,24 +132,31 @@ for line in open(sys.argv[3]):
         post(sock_path, f"/images/{src}/tag?repo={repo}&tag={tag}")
 PY
 hyperfine -N --warmup 3 --runs "$IMAGES_RUNS" --export-json "$TMP/images.json" \
+  -n "berth CLI -> berthd" "${berth[*]} images" \
   -n "docker CLI -> berthd" "${dk_berth[*]} images" \
   -n "docker CLI -> dockerd" "${dk_docker[*]} images"
+api_version=$("${dk_docker[@]}" version --format '{{.Server.APIVersion}}')
+hyperfine -N --warmup 3 --runs "$IMAGES_RUNS" --export-json "$TMP/images-api.json" \
+  -n "curl -> berthd" "curl -sS -o /dev/null --unix-socket $berth_sock http://d/v$api_version/images/json" \
+  -n "curl -> dockerd" "curl -sS -o /dev/null --unix-socket $docker_sock http://d/v$api_version/images/json"
 [ "$("${dk_berth[@]}" images -q | wc -l)" = "$("${dk_docker[@]}" images -q | wc -l)" ] ||
   { log "the daemons list different numbers of images"; exit 1; }
 
 # ---- report ------------------------------------------------------------------------------
 day=$(date -u +%F)
-for m in load save images; do cp "$TMP/$m.json" "$OUT/graph-$m-$day.json"; done
+for m in load save images images-api; do cp "$TMP/$m.json" "$OUT/graph-$m-$day.json"; done
 python3 - "$TMP" "$OUT/graph-benchmarks-$day.md" "$day" "$RUNS" "$IMAGES_RUNS" "$TAGS" "$image_mb" \
   "$(nproc)" "$(uname -r)" "$("${dk_docker[@]}" version --format '{{.Server.Version}}')" "$load" <<'PY'
 import json, sys
 
 tmp, md_path, day, runs, images_runs, tags, image_mb, cores, kernel, dockerd_ver, load = sys.argv[1:]
-ref = "docker CLI -> dockerd"
+ref_cli, ref_api = "docker CLI -> dockerd", "curl -> dockerd"
 lines = ["| Measurement | Path | Median (ms) | Min–max (ms) | vs dockerd |", "|---|---|--:|--:|--:|"]
-for name, title in [("load", f"load, {image_mb} MB in 6 layers"), ("save", "save -o file"), ("images", f"images ({tags} tags)")]:
+for name, title in [("load", f"load, {image_mb} MB in 6 layers"), ("save", "save -o file"), ("images", f"images ({tags} tags)"),
+                    ("images-api", f"GET /images/json ({tags} tags)")]:
     with open(f"{tmp}/{name}.json") as f:
         res = {r["command"]: r for r in json.load(f)["results"]}
+    ref = ref_api if ref_api in res else ref_cli
     for path, r in res.items():
         lines.append(f"| {title} | {path} | {r['median'] * 1000:.1f} | {r['min'] * 1000:.1f}–{r['max'] * 1000:.1f} | "
                      f"{r['median'] / res[ref]['median']:.2f}x |")

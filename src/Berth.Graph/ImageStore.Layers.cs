@@ -53,20 +53,22 @@ public sealed partial class ImageStore
             using var writer = blobFile is null ? Content.Create() : null;
             using var blobHash = writer is null ? new HashingStream(blob) : null;
             using ReadOnlyPassThrough raw = blobHash ?? (ReadOnlyPassThrough)new TeeStream(blob, writer!);
-            using var decompressed = Decompression.Open(raw, out _);
-            using var hashing = new HashingStream(decompressed);
+            using var decompressed = Decompression.Open(raw, out var kind);
+            // An uncompressed blob is its own tar: the blob's hash is the diff id, so one SHA-256 pass does for both.
+            using var tarHash = kind == Decompression.Kind.None && blobHash is not null ? null : new HashingStream(decompressed);
             try
             {
-                size = Driver.ApplyDiff(cacheId, hashing);
-                hashing.Drain();
+                size = Driver.ApplyDiff(cacheId, tarHash ?? decompressed);
+                tarHash?.Drain();
                 raw.Drain();
             }
             catch (Exception e) when (e is FormatException or EndOfStreamException)
             {
                 throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
             }
-            diffId = hashing.Digest();
-            tarSize = hashing.BytesRead;
+            var diffHash = tarHash ?? blobHash!;
+            diffId = diffHash.Digest();
+            tarSize = diffHash.BytesRead;
             storedDigest = writer?.Commit(blobDigest) ?? Content.Adopt(blobFile!, blobHash!.Digest(), blobDigest);
         }
         catch

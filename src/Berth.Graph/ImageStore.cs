@@ -130,13 +130,22 @@ public sealed partial class ImageStore : IDisposable
 
     // ---- queries ------------------------------------------------------------------------------
 
+    /// <summary>Every image, newest first: two queries (images with their top layer, then all names), not a few per image.</summary>
     public IReadOnlyList<ImageRecord> List() => Db.Read(c =>
     {
-        var ids = new List<string>();
-        using (var cmd = Command(c, null, "SELECT id FROM images WHERE driver = $d ORDER BY created DESC, id", ("$d", D)))
+        var rows = new List<ImageRow>();
+        using (var cmd = Command(c, null, ImageRowQuery + " WHERE i.driver = $d ORDER BY i.created DESC, i.id", ("$d", D)))
         using (var r = cmd.ExecuteReader())
-            while (r.Read()) ids.Add(r.GetString(0));
-        return ids.Select(id => Load(c, id)!).ToList();
+            while (r.Read()) rows.Add(ReadImageRow(r));
+        var names = new Dictionary<string, (List<string> Tags, List<string> Digests)>(StringComparer.Ordinal);
+        using (var cmd = Command(c, null, "SELECT image_id, name, kind FROM refs WHERE driver = $d ORDER BY created_at, name", ("$d", D)))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read())
+            {
+                if (!names.TryGetValue(r.GetString(0), out var n)) names[r.GetString(0)] = n = ([], []);
+                (r.GetString(2) == "tag" ? n.Tags : n.Digests).Add(Reference.Parse(r.GetString(1)).FamiliarString);
+            }
+        return rows.Select(row => names.TryGetValue(row.Id, out var n) ? ToRecord(row, n.Tags, n.Digests) : ToRecord(row, [], [])).ToList();
     });
 
     public ImageRecord? Find(string refOrId) => Db.Read(c => Resolve(c, refOrId) is { } id ? Load(c, id) : null);
@@ -172,32 +181,42 @@ public sealed partial class ImageStore : IDisposable
         return matches.Count == 1 ? matches[0] : null;
     }
 
+    const string ImageRowQuery = """
+        SELECT i.id, i.top_chain_id, i.parent_id, i.created, i.size, l.cache_id FROM images i
+        LEFT JOIN layers l ON l.driver = i.driver AND l.chain_id = i.top_chain_id
+        """;
+
+    sealed record ImageRow(string Id, string? Parent, string Created, long Size, string TopLayer);
+
+    static ImageRow ReadImageRow(SqliteDataReader r) =>
+        new(r.GetString(0), r.IsDBNull(2) ? null : r.GetString(2), r.GetString(3), r.GetInt64(4),
+            r.IsDBNull(1) ? "" : r.GetString(5));
+
     ImageRecord? Load(SqliteConnection c, string id)
     {
-        string? topChain, parent, created;
-        long size;
-        using (var cmd = Command(c, null, "SELECT top_chain_id, parent_id, created, size FROM images WHERE driver = $d AND id = $id", ("$d", D), ("$id", id)))
+        ImageRow row;
+        using (var cmd = Command(c, null, ImageRowQuery + " WHERE i.driver = $d AND i.id = $id", ("$d", D), ("$id", id)))
         using (var r = cmd.ExecuteReader())
         {
             if (!r.Read()) return null;
-            topChain = r.IsDBNull(0) ? null : r.GetString(0);
-            parent = r.IsDBNull(1) ? null : r.GetString(1);
-            created = r.GetString(2);
-            size = r.GetInt64(3);
+            row = ReadImageRow(r);
         }
-        string topLayer = topChain is null ? "" :
-            (string)Scalar(c, null, "SELECT cache_id FROM layers WHERE driver = $d AND chain_id = $c", ("$d", D), ("$c", topChain))!;
         var tags = new List<string>();
         var digests = new List<string>();
         using (var cmd = Command(c, null, "SELECT name, kind FROM refs WHERE driver = $d AND image_id = $id ORDER BY created_at, name", ("$d", D), ("$id", id)))
         using (var r = cmd.ExecuteReader())
             while (r.Read())
                 (r.GetString(1) == "tag" ? tags : digests).Add(Reference.Parse(r.GetString(0)).FamiliarString);
-        var cfg = JsonSerializer.Deserialize(Content.ReadAll(id), GraphJson.Default.ImageConfigFile)
-            ?? throw new InvalidDataException($"image config {id} is empty");
-        return new ImageRecord(id, tags, digests, ParseTime(created),
-            size, cfg.Config ?? new ImageConfig(), cfg.Architecture, cfg.Os, cfg.RootFs.DiffIds, parent, cfg.Comment, cfg.Author,
-            cfg.DockerVersion ?? "", topLayer)
+        return ToRecord(row, tags, digests);
+    }
+
+    ImageRecord ToRecord(ImageRow row, List<string> tags, List<string> digests)
+    {
+        var cfg = JsonSerializer.Deserialize(Content.ReadAll(row.Id), GraphJson.Default.ImageConfigFile)
+            ?? throw new InvalidDataException($"image config {row.Id} is empty");
+        return new ImageRecord(row.Id, tags, digests, ParseTime(row.Created),
+            row.Size, cfg.Config ?? new ImageConfig(), cfg.Architecture, cfg.Os, cfg.RootFs.DiffIds, row.Parent, cfg.Comment, cfg.Author,
+            cfg.DockerVersion ?? "", row.TopLayer)
         { History = cfg.History ?? [] };
     }
 

@@ -31,6 +31,8 @@ internal static class LayerTar
         long size = 0;
         var dirTimes = new List<(string Path, DateTimeOffset Atime, DateTimeOffset Mtime)>();
         var unpacked = new HashSet<string>(StringComparer.Ordinal);
+        var dirs = new KnownDirs();
+        var copyBuffer = new byte[1 << 16];
         var tap = new PaxXattrTap(tar);
         using var reader = new TarReader(tap, leaveOpen: true);
         while (reader.GetNextEntry() is { } entry)
@@ -43,7 +45,7 @@ internal static class LayerTar
                 continue;
             }
             string baseName = parts[^1];
-            string parent = EnsureParents(layerDir, parts, entry.Name);
+            string parent = EnsureParents(layerDir, parts, entry.Name, dirs);
 
             if (baseName == OpaqueMarker)
             {
@@ -59,7 +61,7 @@ internal static class LayerTar
                     string parentRel = string.Join('/', parts.Take(parts.Count - 1));
                     foreach (var child in Directory.EnumerateFileSystemEntries(parent))
                         if (!unpacked.Contains(Join(parentRel, System.IO.Path.GetFileName(child))))
-                            FileMeta.RemoveAll(child);
+                            dirs.Remove(child);
                 }
                 continue;
             }
@@ -69,7 +71,7 @@ internal static class LayerTar
                 if (victim is "" or "." or "..")
                     throw new InvalidDataException($"invalid whiteout entry {entry.Name} in layer tar");
                 string victimPath = System.IO.Path.Combine(parent, victim);
-                FileMeta.RemoveAll(victimPath);
+                dirs.Remove(victimPath);
                 if (whiteouts == WhiteoutMode.Overlay && !LayerChanges.IsOpaque(parent))
                 {
                     FileMeta.MakeNode(victimPath, LibC.S_IFCHR, 0, 0);
@@ -79,18 +81,22 @@ internal static class LayerTar
             }
 
             string target = System.IO.Path.Combine(parent, baseName);
+            if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile)
+            {
+                // The hot path (most entries): one open, the data, then metadata through the fd, no further path walks.
+                WriteFile(target, entry, tap.Take(entry.Name), copyBuffer, dirs);
+                size += entry.Length;
+                if (whiteouts == WhiteoutMode.Delete) MarkUnpacked(unpacked, parts);
+                continue;
+            }
             bool keepExistingDir = entry.EntryType == TarEntryType.Directory && FileMeta.IsDirectory(target);
-            if (!keepExistingDir) FileMeta.RemoveAll(target);
+            if (!keepExistingDir) dirs.Remove(target);
 
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
                     if (!keepExistingDir) Directory.CreateDirectory(target);
-                    break;
-                case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                    using (var f = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-                        if (entry.DataStream is { } data) data.CopyTo(f);
-                    size += entry.Length;
+                    dirs.Add(target);
                     break;
                 case TarEntryType.SymbolicLink:
                     CheckSymlinkTarget(parts, entry.LinkName, entry.Name);
@@ -99,7 +105,7 @@ internal static class LayerTar
                 case TarEntryType.HardLink:
                     FileMeta.Link(ResolveHardlinkSource(layerDir, entry.LinkName, entry.Name), target);
                     tap.Take(entry.Name);
-                    MarkUnpacked(unpacked, parts);
+                    if (whiteouts == WhiteoutMode.Delete) MarkUnpacked(unpacked, parts);
                     continue; // a hard link shares its source's metadata; setting it again would alter the source
                 case TarEntryType.CharacterDevice:
                     FileMeta.MakeNode(target, LibC.S_IFCHR | (uint)entry.Mode, Major(entry), Minor(entry));
@@ -114,7 +120,7 @@ internal static class LayerTar
                     throw new InvalidDataException($"unsupported tar entry type {entry.EntryType} for {entry.Name}");
             }
             ApplyMeta(target, entry, tap.Take(entry.Name), dirTimes);
-            MarkUnpacked(unpacked, parts);
+            if (whiteouts == WhiteoutMode.Delete) MarkUnpacked(unpacked, parts);
         }
         // Children change their directory's mtime, so directories get theirs last, deepest first.
         for (int i = dirTimes.Count - 1; i >= 0; i--)
@@ -122,11 +128,49 @@ internal static class LayerTar
         return size;
     }
 
-    static void ApplyMeta(string path, TarEntry entry, Dictionary<string, byte[]>? rawXattrs,
-        List<(string, DateTimeOffset, DateTimeOffset)> dirTimes)
+    /// <summary>
+    /// Creates a regular file exclusively (never through a symlink) and sets its metadata through the open fd.
+    /// Whatever already sits at the path (an earlier entry of the same name, a lower layer's copy in vfs) is
+    /// removed only when the create finds it, which saves a lookup for the usual new file.
+    /// </summary>
+    static void WriteFile(string target, TarEntry entry, Dictionary<string, byte[]>? rawXattrs, byte[] buffer, KnownDirs dirs)
     {
-        FileMeta.Chown(path, entry.Uid, entry.Gid);
-        if (entry.EntryType != TarEntryType.SymbolicLink) FileMeta.Chmod(path, (uint)entry.Mode);
+        const int flags = LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW | LibC.O_CLOEXEC;
+        int fd = LibC.Open(target, flags, 0x180);
+        if (fd < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Errno.EEXIST)
+        {
+            dirs.Remove(target);
+            fd = LibC.Open(target, flags, 0x180);
+        }
+        LibC.Check(fd, "open", target);
+        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+        if (entry.DataStream is { } data)
+        {
+            long offset = 0;
+            int n;
+            while ((n = data.Read(buffer)) > 0)
+            {
+                RandomAccess.Write(handle, buffer.AsSpan(0, n), offset);
+                offset += n;
+            }
+        }
+        ApplyMeta(target, entry, rawXattrs, dirTimes: null, fd);
+    }
+
+    /// <summary>Owner, mode, xattrs and times; through <paramref name="fd"/> when the caller has the file open.</summary>
+    static void ApplyMeta(string path, TarEntry entry, Dictionary<string, byte[]>? rawXattrs,
+        List<(string, DateTimeOffset, DateTimeOffset)>? dirTimes, int fd = -1)
+    {
+        if (fd >= 0)
+        {
+            LibC.Check(LibC.Fchown(fd, entry.Uid, entry.Gid), "fchown", path);
+            LibC.Check(LibC.Fchmod(fd, (uint)entry.Mode & 0xfff), "fchmod", path);
+        }
+        else
+        {
+            FileMeta.Chown(path, entry.Uid, entry.Gid);
+            if (entry.EntryType != TarEntryType.SymbolicLink) FileMeta.Chmod(path, (uint)entry.Mode);
+        }
         var atime = entry.ModificationTime;
         if (entry is PaxTarEntry pax)
         {
@@ -145,7 +189,9 @@ internal static class LayerTar
         }
         else if (entry is GnuTarEntry gnu && gnu.AccessTime != default)
             atime = gnu.AccessTime;
-        if (entry.EntryType == TarEntryType.Directory) dirTimes.Add((path, atime, entry.ModificationTime));
+        if (entry.EntryType == TarEntryType.Directory) dirTimes!.Add((path, atime, entry.ModificationTime));
+        else if (fd >= 0)
+            LibC.Check(LibC.Futimens(fd, [LibC.Timespec.From(atime), LibC.Timespec.From(entry.ModificationTime)]), "futimens", path);
         else FileMeta.SetTimes(path, atime, entry.ModificationTime);
     }
 
@@ -172,16 +218,21 @@ internal static class LayerTar
         return parts;
     }
 
-    /// <summary>Walks the parent components, creating missing ones, refusing symlinks and non-directories.</summary>
-    static string EnsureParents(string layerDir, List<string> parts, string entryName)
+    /// <summary>
+    /// Walks the parent components, creating missing ones, refusing symlinks and non-directories. Components
+    /// already checked (or made) by this extraction are not looked at again.
+    /// </summary>
+    static string EnsureParents(string layerDir, List<string> parts, string entryName, KnownDirs dirs)
     {
         string dir = layerDir;
         for (int i = 0; i < parts.Count - 1; i++)
         {
             dir = System.IO.Path.Combine(dir, parts[i]);
+            if (dirs.Contains(dir)) continue;
             if (!LibC.TryLStat(dir, out var st))
             {
                 Directory.CreateDirectory(dir);
+                dirs.Add(dir);
                 continue;
             }
             if (st.FileType == LibC.S_IFLNK)
@@ -190,8 +241,33 @@ internal static class LayerTar
             if (st.FileType != LibC.S_IFDIR)
                 throw new InvalidDataException(
                     $"refusing to extract {entryName}: its parent {string.Join('/', parts.Take(i + 1))} is not a directory");
+            dirs.Add(dir);
         }
         return dir;
+    }
+
+    /// <summary>
+    /// The real directories (not symlinks) this extraction has seen in the layer. Everything the extraction
+    /// removes goes through <see cref="Remove"/>, which forgets the path and all below it, so an entry that
+    /// replaces a directory with a symlink is still caught by the parent check.
+    /// </summary>
+    sealed class KnownDirs
+    {
+        readonly HashSet<string> _dirs = new(StringComparer.Ordinal);
+
+        public bool Contains(string path) => _dirs.Contains(path);
+
+        public void Add(string path) => _dirs.Add(path);
+
+        public void Remove(string path)
+        {
+            if (_dirs.Remove(path))
+            {
+                string below = path + "/";
+                _dirs.RemoveWhere(d => d.StartsWith(below, StringComparison.Ordinal));
+            }
+            FileMeta.RemoveAll(path);
+        }
     }
 
     /// <summary>
