@@ -7,6 +7,7 @@ using Xunit;
 namespace Berth.Runtime.Tests;
 
 /// <summary>cgroups on this host's real hierarchies, each test in a cgroup of its own that it removes.</summary>
+[Collection(TestRuntime.ChildProcesses)]
 public sealed class CgroupHostTests : IDisposable
 {
     readonly string path = "/berth-test-" + Guid.NewGuid().ToString("N")[..12];
@@ -17,6 +18,13 @@ public sealed class CgroupHostTests : IDisposable
     {
         foreach (var p in started) { try { p.Kill(); } catch (InvalidOperationException) { } p.WaitForExit(); p.Dispose(); }
         foreach (var cg in made) cg.Destroy();
+    }
+
+    static bool WaitUntil(Func<bool> condition)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); DateTime.UtcNow < deadline; Thread.Sleep(20))
+            if (condition()) return true;
+        return condition();
     }
 
     static Process Busybox(string script)
@@ -35,14 +43,20 @@ public sealed class CgroupHostTests : IDisposable
         made.Add(cg);
         cg.Create();
         cg.Apply(new LinuxResources { Pids = new LinuxPids { Limit = 10 }, Memory = new LinuxMemory { Limit = 64 << 20 } });
-        // The child moves itself in before counting, so every tick it prints happened inside the cgroup.
+        // The child waits on stdin until it is in the cgroup, so every tick it prints happens inside it.
         var counter = Busybox("read go; i=0; while true; do i=$((i+1)); echo $i; sleep 0.01; done");
         started.Add(counter);
         cg.AddProcess(counter.Id);
         counter.StandardInput.Close();
         Assert.Equal([counter.Id], cg.Processes().Where(p => p == counter.Id));
 
-        var before = counter.StandardOutput.ReadLine();
+        // A dedicated thread reads the ticks: a pool thread could be starved by other tests running in parallel.
+        var lines = new List<string>();
+        int Count() { lock (lines) return lines.Count; }
+        var reader = new Thread(() => { while (counter.StandardOutput.ReadLine() is { } l) lock (lines) lines.Add(l); }) { IsBackground = true };
+        reader.Start();
+        Assert.True(WaitUntil(() => Count() >= 3), "the counter never started");
+
         cg.Freeze(true);
         Assert.True(cg.IsFrozen);
         var stats = cg.Stats();
@@ -52,19 +66,14 @@ public sealed class CgroupHostTests : IDisposable
         Assert.Equal((ulong)(64 << 20), stats.Memory.Limit);
         Assert.True(stats.Cpu.TotalUsage > 0);
 
-        // Frozen: nothing more is printed (drain what was already in the pipe first).
-        var pending = new List<string>();
-        var reader = Task.Run(() => { while (counter.StandardOutput.ReadLine() is { } l) lock (pending) pending.Add(l); });
-        Thread.Sleep(100);
-        int frozenCount;
-        lock (pending) frozenCount = pending.Count;
-        Thread.Sleep(300);
-        lock (pending) Assert.Equal(frozenCount, pending.Count);
+        // Frozen: nothing more is printed once what was already written has been read.
+        Thread.Sleep(200);
+        var frozenCount = Count();
+        Thread.Sleep(500);
+        Assert.Equal(frozenCount, Count());
         cg.Freeze(false);
         Assert.False(cg.IsFrozen);
-        Thread.Sleep(300);
-        lock (pending) Assert.True(pending.Count > frozenCount, "no output after thawing");
-        Assert.NotNull(before);
+        Assert.True(WaitUntil(() => Count() > frozenCount), "no output after thawing");
 
         // Destroy kills what is left (even frozen) and removes every directory.
         cg.Freeze(true);
