@@ -103,13 +103,22 @@ public sealed class DockerdEndToEndTests(PrivateDockerd d) : IClassFixture<Priva
         AssertSameAsDocker("images");
     }
 
-    /// <summary>Relative times ("1 second ago") can tick between two runs, so docker runs before and after ours.</summary>
+    /// <summary>
+    /// Relative times ("1 second ago") can tick between two runs, so docker runs before and after
+    /// ours; CREATED and STATUS tick at different moments, so a few attempts are allowed.
+    /// </summary>
     void AssertSameAsDocker(params string[] args)
     {
-        var before = d.Docker(args).Out;
-        var ours = d.Berth(args).Out;
-        var after = d.Docker(args).Out;
-        Assert.True(ours == before || ours == after, $"berth:\n{ours}\ndocker:\n{after}");
+        string ours = "", after = "";
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var before = d.Docker(args).Out;
+            ours = d.Berth(args).Out;
+            after = d.Docker(args).Out;
+            if (ours == before || ours == after) return;
+            Thread.Sleep(300);
+        }
+        Assert.Fail($"berth:\n{ours}\ndocker:\n{after}");
     }
 
     [Fact]
