@@ -18,4 +18,17 @@ internal sealed class MountRefs
     }
 
     public void Forget(string id) => _counts.Remove(id);
+
+    /// <summary>Mount for drivers whose layer directory is the rootfs itself (vfs, btrfs): nothing to mount, only a reference.</summary>
+    public string Hold(string id, string dir)
+    {
+        if (!Directory.Exists(dir)) throw new NotFoundException($"layer {id} does not exist");
+        lock (Sync) Increment(id);
+        return dir;
+    }
+
+    public void Release(string id)
+    {
+        lock (Sync) Decrement(id);
+    }
 }

@@ -39,18 +39,9 @@ public sealed class VfsDriver : IGraphDriver
         }
     }
 
-    public string Mount(string id)
-    {
-        string dir = Dir(id);
-        if (!Directory.Exists(dir)) throw new NotFoundException($"layer {id} does not exist");
-        lock (_refs.Sync) _refs.Increment(id);
-        return dir;
-    }
+    public string Mount(string id) => _refs.Hold(id, Dir(id));
 
-    public void Unmount(string id)
-    {
-        lock (_refs.Sync) _refs.Decrement(id);
-    }
+    public void Unmount(string id) => _refs.Release(id);
 
     public void Remove(string id)
     {
