@@ -177,9 +177,17 @@ static class RootfsSetup
         Remount(path, LibC.MS_RDONLY | LibC.MS_NOSUID | LibC.MS_NODEV | LibC.MS_NOEXEC);
     }
 
-    /// <summary>Changes the flags of an existing mount (for a bind: of that bind only).</summary>
-    static void Remount(string path, ulong flags, bool bind = true) =>
+    /// <summary>
+    /// Changes the flags of an existing mount (for a bind: of that bind only). A bind keeps the
+    /// read-only, nosuid, nodev and noexec flags it already has: in a user namespace the kernel
+    /// locks those that came from the host's mounts, and refuses a remount that would clear them.
+    /// </summary>
+    static void Remount(string path, ulong flags, bool bind = true)
+    {
+        if (bind && LibC.Statfs(path, out var fs) == 0)
+            flags |= (ulong)(fs.Flags & (LibC.ST_RDONLY | LibC.ST_NOSUID | LibC.ST_NODEV | LibC.ST_NOEXEC));
         Mount(null, path, null, LibC.MS_REMOUNT | (bind ? LibC.MS_BIND : 0) | flags, null);
+    }
 
     static void CreateFile(string path)
     {
