@@ -13,7 +13,7 @@ namespace Berth.Runtime.Tests;
 [Collection(TestRuntime.ChildProcesses)]
 public sealed class UserNamespaceTests : IDisposable
 {
-    static readonly string[] Applets = ["sh", "echo", "cat", "true", "sleep", "id", "readlink", "test"];
+    static readonly string[] Applets = ["sh", "echo", "cat", "true", "sleep", "id", "readlink", "test", "tty"];
     const uint HostBase = 300000, Size = 65536;
 
     readonly DirectoryInfo bundle;
@@ -37,7 +37,7 @@ public sealed class UserNamespaceTests : IDisposable
 
     static void ChownTree(string path, uint id)
     {
-        LibC.Check(LibC.Lchown(path, id, id), "lchown", path);
+        LibC.Check(LibC.LChown(path, (int)id, (int)id), "lchown", path);
         if (new FileInfo(path).LinkTarget is null && Directory.Exists(path))
             foreach (var entry in Directory.EnumerateFileSystemEntries(path)) ChownTree(entry, id);
     }
@@ -96,6 +96,8 @@ public sealed class UserNamespaceTests : IDisposable
         container.Dispose();
     }
 
+    static string? Link(string path) => new FileInfo(path).LinkTarget;
+
     static string[] Fields(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     static string StatusField(int pid, string name) =>
@@ -114,7 +116,7 @@ public sealed class UserNamespaceTests : IDisposable
             // Seen from the host, the same process is the mapped uid, not root.
             Assert.Equal(Enumerable.Repeat(HostBase.ToString(), 4), Fields(StatusField(container.Pid, "Uid").Replace('\t', ' ')));
             Assert.Equal(Enumerable.Repeat(HostBase.ToString(), 4), Fields(StatusField(container.Pid, "Gid").Replace('\t', ' ')));
-            Assert.NotEqual(File.ResolveLinkTarget("/proc/self/ns/user", false)!.ToString(), File.ResolveLinkTarget($"/proc/{container.Pid}/ns/user", false)!.ToString());
+            Assert.NotEqual(Link("/proc/self/ns/user"), Link($"/proc/{container.Pid}/ns/user"));
         }
         finally
         {
@@ -134,14 +136,29 @@ public sealed class UserNamespaceTests : IDisposable
             spec.Mounts!.Add(new Mount { Destination = "/host-file", Type = "bind", Source = hostFile, Options = ["rbind", "rw"] });
             return spec;
         }
-        const string script = "echo x >> /host-file && echo wrote || echo denied";
+        const string script = "if (echo x >> /host-file) 2>/dev/null; then echo wrote; else echo denied; fi";
         // The same spec without a user namespace: container root may write it, so the mount itself is writable.
         var control = WithHostFile(DefaultSpec.Create("sh", "-c", script));
         Assert.Equal((0, "wrote\n"), Run(control));
-        var (code, output) = Run(WithHostFile(UsernsSpec("sh", "-c", script + " 2>/dev/null")));
+        var (code, output) = Run(WithHostFile(UsernsSpec("sh", "-c", script)));
         Assert.Equal(0, code);
         Assert.Equal("denied\n", output);
         Assert.Equal("x\n", File.ReadAllText(hostFile));
+    }
+
+    [Fact]
+    public void Terminal_process_in_a_user_namespace_gets_its_controlling_terminal()
+    {
+        var spec = UsernsSpec("sh", "-c", ": < /dev/tty && echo ctty; tty");
+        spec.Process!.Terminal = true;
+        using var container = Create(spec);
+        using var master = container.TakeConsole();
+        Assert.NotNull(master);
+        container.Start();
+        var output = ContainerTests.ReadAll(master);
+        Assert.Equal(0, container.WaitForExit());
+        Assert.Equal(["ctty", "/dev/pts/0"], output.Split("\r\n", StringSplitOptions.RemoveEmptyEntries));
+        container.Destroy();
     }
 
     [Fact]
@@ -158,7 +175,7 @@ public sealed class UserNamespaceTests : IDisposable
             var lines = output.Split('\n');
             Assert.Equal(["0", HostBase.ToString(), Size.ToString()], Fields(lines[0]));
             Assert.Equal("0", lines[1]);
-            Assert.Equal(File.ResolveLinkTarget($"/proc/{first.Pid}/ns/user", false)!.ToString(), lines[2]);
+            Assert.Equal(Link($"/proc/{first.Pid}/ns/user"), lines[2]);
         }
         finally
         {
@@ -183,7 +200,7 @@ public sealed class UserNamespaceTests : IDisposable
             try
             {
                 Assert.Equal("1000", reader.ReadLine());
-                Assert.Equal(File.ResolveLinkTarget($"/proc/{container.Pid}/ns/user", false)!.ToString(), reader.ReadLine());
+                Assert.Equal(Link($"/proc/{container.Pid}/ns/user"), reader.ReadLine());
                 Assert.Equal((HostBase + 1000).ToString(), Fields(StatusField(exec.Pid, "Uid").Replace('\t', ' '))[0]);
             }
             finally
@@ -270,7 +287,7 @@ public sealed class UserNamespaceTests : IDisposable
         int exe;
         try
         {
-            Assert.NotEqual(binary, File.ResolveLinkTarget($"/proc/{container.Pid}/exe", false)?.ToString());
+            Assert.NotEqual(binary, Link($"/proc/{container.Pid}/exe"));
             // CVE-2019-5736: hold on to init's exe, wait until the binary is no longer busy, then reopen it for writing.
             exe = LibC.Check(LibC.Open($"/proc/{container.Pid}/exe", LibC.O_PATH | LibC.O_CLOEXEC), "open", "exe");
         }

@@ -140,6 +140,9 @@ __attribute__((constructor)) static void berth_userns_stage(int argc, char **arg
 	if (child < 0)
 		fail("clone", "init", errno);
 	if (child == 0) {
+		/* The stage was the session leader the runtime asked for; init must be one (TIOCSCTTY). */
+		if (setsid() < 0)
+			_exit(127);
 		execv("/proc/self/exe", argv);
 		_exit(127); /* the runtime sees init die before ready, with this status */
 	}
