@@ -162,6 +162,16 @@ public sealed class UserNamespaceTests : IDisposable
     }
 
     [Fact]
+    public void Sysfs_is_the_hosts_when_the_user_namespace_shares_the_hosts_network()
+    {
+        var hostOnly = new DirectoryInfo("/sys/class/net").EnumerateFileSystemInfos().Select(i => i.Name).FirstOrDefault(n => n != "lo");
+        if (hostOnly is null) Assert.Skip("needs a network interface besides lo on the host");
+        var spec = UsernsSpec("sh", "-c", $"test -e /sys/class/net/{hostOnly} && echo host-network");
+        spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "network");
+        Assert.Equal((0, "host-network\n"), Run(spec));
+    }
+
+    [Fact]
     public void Container_joins_an_existing_user_namespace_by_path()
     {
         var (first, firstOutput) = Start(UsernsSpec("sh", "-c", "echo up; exec sleep 100"));

@@ -61,7 +61,17 @@ static class RootfsSetup
         else
         {
             Directory.CreateDirectory(dest);
-            Mount(m.Source ?? m.Type ?? "none", dest, m.Type, o.Flags, o.Data);
+            var source = m.Source ?? m.Type ?? "none";
+            if (LibC.Mount(source, dest, m.Type, o.Flags, o.Data) == -1)
+            {
+                var e = SysException.FromLastError("mount", $"{source} on {dest}");
+                // A sysfs instance belongs to a network namespace, and only a process privileged over that
+                // namespace's user namespace may mount one: in a user namespace sharing the host's network
+                // it can't. Bind the host's /sys instead, with the flags asked for, as runc does.
+                if (m.Type != "sysfs" || e.Errno != Errno.EPERM) throw e;
+                Mount("/sys", dest, null, LibC.MS_BIND | LibC.MS_REC, null);
+                Remount(dest, o.Flags & (LibC.MS_RDONLY | LibC.MS_NOSUID | LibC.MS_NODEV | LibC.MS_NOEXEC));
+            }
         }
         if (o.Propagation != 0) Mount(null, dest, null, o.Propagation, null);
     }
