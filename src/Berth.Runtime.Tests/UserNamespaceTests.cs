@@ -3,6 +3,7 @@ using Berth.Interop;
 using Berth.Runtime.Oci;
 using Microsoft.Win32.SafeHandles;
 using Xunit;
+using Process = System.Diagnostics.Process;
 
 namespace Berth.Runtime.Tests;
 
@@ -61,14 +62,16 @@ public sealed class UserNamespaceTests : IDisposable
     {
         var (read, write) = LibC.Pipe();
         var reader = new StreamReader(new FileStream(new SafeFileHandle(read, ownsHandle: true), FileAccess.Read));
+        LinuxContainer? container = null;
         try
         {
-            var container = Create(spec, write);
+            container = Create(spec, write);
             container.Start();
             return (container, reader);
         }
         catch
         {
+            container?.Dispose();
             reader.Dispose();
             throw;
         }
@@ -138,7 +141,7 @@ public sealed class UserNamespaceTests : IDisposable
         }
         const string script = "if (echo x >> /host-file) 2>/dev/null; then echo wrote; else echo denied; fi";
         // The same spec without a user namespace: container root may write it, so the mount itself is writable.
-        var control = WithHostFile(DefaultSpec.Create("sh", "-c", script));
+        var control = WithHostFile(DefaultSpec.Create(["sh", "-c", script]));
         Assert.Equal((0, "wrote\n"), Run(control));
         var (code, output) = Run(WithHostFile(UsernsSpec("sh", "-c", script)));
         Assert.Equal(0, code);
@@ -178,7 +181,7 @@ public sealed class UserNamespaceTests : IDisposable
         try
         {
             Assert.Equal("up", firstOutput.ReadLine());
-            var spec = DefaultSpec.Create("sh", "-c", "cat /proc/self/uid_map; id -u; readlink /proc/self/ns/user");
+            var spec = DefaultSpec.Create(["sh", "-c", "cat /proc/self/uid_map; id -u; readlink /proc/self/ns/user"]);
             spec.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "user", Path = $"/proc/{first.Pid}/ns/user" });
             var (code, output) = Run(spec);
             Assert.Equal(0, code);
@@ -263,7 +266,7 @@ public sealed class UserNamespaceTests : IDisposable
     }
 
     [Fact]
-    public void Berth_runc_run_runs_a_user_namespace_spec()
+    public async Task Berth_runc_run_runs_a_user_namespace_spec()
     {
         var spec = UsernsSpec("sh", "-c", "id -u; cat /proc/self/uid_map");
         spec.Save(Path.Combine(bundle.FullName, "config.json"));
@@ -275,8 +278,8 @@ public sealed class UserNamespaceTests : IDisposable
         var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         Assert.True(p.WaitForExit(30_000), "berth-runc run timed out");
-        Assert.True(p.ExitCode == 0, stderr.Result);
-        var lines = stdout.Result.Split('\n');
+        Assert.True(p.ExitCode == 0, await stderr);
+        var lines = (await stdout).Split('\n');
         Assert.Equal("0", lines[0]);
         Assert.Equal(["0", HostBase.ToString(), Size.ToString()], Fields(lines[1]));
     }
@@ -291,7 +294,7 @@ public sealed class UserNamespaceTests : IDisposable
         File.Copy(initPath, binary);
         var container = LinuxContainer.Create(new CreateOptions
         {
-            Id = "sealed-test", BundleDir = bundle.FullName, Spec = userns ? UsernsSpec("true") : DefaultSpec.Create("true"),
+            Id = "sealed-test", BundleDir = bundle.FullName, Spec = userns ? UsernsSpec("true") : DefaultSpec.Create(["true"]),
             InitPath = binary, Stdio = new ContainerStdio(-1, -1, -1),
         });
         int exe;
