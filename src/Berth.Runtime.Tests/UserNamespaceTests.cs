@@ -314,6 +314,7 @@ public sealed class UserNamespaceTests : IDisposable
             Assert.Equal(Errno.EROFS, SysException.FromLastError("open", "exe").Errno);
             // Nor can the read-only mount be made writable again.
             Assert.Equal(-1, LibC.MountSetattr(exe, "", LibC.AT_EMPTY_PATH, 0, LibC.MOUNT_ATTR_RDONLY));
+            Assert.Equal(Errno.EINVAL, SysException.FromLastError("mount_setattr", "exe").Errno);
             // Through the host's path the same open succeeds: what stops it is the mount, not the file's permissions.
             LibC.Close(LibC.Check(LibC.Open(binary, LibC.O_WRONLY | LibC.O_CLOEXEC), "open", binary));
         }
