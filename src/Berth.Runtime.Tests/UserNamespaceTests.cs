@@ -266,6 +266,16 @@ public sealed class UserNamespaceTests : IDisposable
     }
 
     [Fact]
+    public void Joining_a_user_namespace_by_a_path_that_is_not_one_fails_with_the_stages_error_and_leaves_nothing()
+    {
+        var spec = DefaultSpec.Create(["true"]);
+        spec.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "user", Path = "/proc/self/ns/net" });
+        var e = Assert.Throws<RuntimeException>(() => Create(spec));
+        Assert.Equal("user namespace: setns user namespace: Invalid argument", e.Message);
+        Assert.Equal(-1, LibC.WaitPid(-1, out _, LibC.WNOHANG));
+    }
+
+    [Fact]
     public async Task Berth_runc_run_runs_a_user_namespace_spec()
     {
         var spec = UsernsSpec("sh", "-c", "id -u; cat /proc/self/uid_map");
