@@ -271,7 +271,7 @@ public sealed class UserNamespaceTests : IDisposable
         var spec = DefaultSpec.Create(["true"]);
         spec.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "user", Path = "/proc/self/ns/net" });
         var e = Assert.Throws<RuntimeException>(() => Create(spec));
-        Assert.Equal("user namespace: setns user namespace: Invalid argument", e.Message);
+        Assert.Equal("setns user namespace: Invalid argument", e.Message);
         Assert.Equal(-1, LibC.WaitPid(-1, out _, LibC.WNOHANG));
     }
 

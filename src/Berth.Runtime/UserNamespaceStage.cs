@@ -38,7 +38,7 @@ public static class UserNamespaceStage
             reaped = true;
             if (message is { Type: SyncMessage.InitPid, Pid: > 0 }) return message.Pid.Value;
             throw new RuntimeException(message?.Type == SyncMessage.Error
-                ? $"user namespace: {message.Message}"
+                ? message.Message ?? "user namespace stage failed"
                 : $"user namespace: the stage exited without starting init (exit status {status}); is berth-runc built with its C stage?");
         }
         catch
