@@ -30,6 +30,7 @@ done
 for d in "${LAYER_DIRS[@]}"; do [ -d "$d" ] || { echo "missing layer source $d" >&2; exit 1; }; done
 mkdir -p "$OUT"
 
+DATA_FS=${DATA_FS:-ext4}
 . "$top/bench/daemons.sh"
 
 log "temp dir $TMP"

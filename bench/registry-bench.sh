@@ -30,36 +30,8 @@ done
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 setup_daemons
 
-# A registry that a hyperfine --prepare can wipe and restart: KIND (docker|berth) PORT DIR.
-# It runs detached with its output in DIR/log, and its argv names $TMP, so cleanup stops it.
-cat >"$TMP/reset-registry.sh" <<'EOF'
-#!/usr/bin/env bash
-set -euo pipefail
-kind=$1 port=$2 dir=$3
-mkdir -p "$dir"
-if [ -s "$dir/pid" ]; then
-  pid=$(cat "$dir/pid")
-  kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-fi
-rm -rf "$dir/root"
-if [ "$kind" = docker ]; then
-  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:%s"}\n' "$dir/root" "$port" >"$dir/config.yml"
-  setsid docker-registry serve "$dir/config.yml" </dev/null >>"$dir/log" 2>&1 &
-else
-  setsid "$BERTH_REGISTRY" serve --addr "127.0.0.1:$port" --root "$dir/root" --log-level warn </dev/null >>"$dir/log" 2>&1 &
-fi
-echo $! >"$dir/pid"
-for ((i = 0; i < 200; i++)); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && exit 0
-  sleep 0.05
-done
-echo "registry on $port did not start" >&2
-exit 1
-EOF
-chmod +x "$TMP/reset-registry.sh"
 export BERTH_REGISTRY=$top/bin/berth-registry
-reset=$TMP/reset-registry.sh
+reset=$top/bench/reset-registry.sh
 
 # Pull sources (kept) and push targets (wiped before every push run).
 dreg=$(free_port); breg=$(free_port); dpush=$(free_port); bpush=$(free_port)

@@ -81,7 +81,7 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/ps.json" \
 if command -v docker-registry >/dev/null; then
   reg_port=$(free_port)
   mkdir -p "$TMP/big"
-  start_docker_registry "$reg_port" "$TMP/registry"
+  "$top/bench/reset-registry.sh" docker "$reg_port" "$TMP/registry"
   big="127.0.0.1:$reg_port/bench/big:1"
   head -c "${PULL_MB}M" /dev/urandom >"$TMP/big/blob"
   tar -C "$TMP/big" -c . | "${berth[@]}" import - "$big" >/dev/null

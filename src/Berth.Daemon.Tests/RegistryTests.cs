@@ -141,6 +141,46 @@ public sealed class RegistryTests(DaemonFixture d) : IClassFixture<DaemonFixture
     }
 
     [Fact]
+    public async Task Push_all_tags_sends_every_local_tag_of_the_repository_with_berth_and_docker()
+    {
+        d.Require();
+        await using var reg = await DockerRegistry.StartAsync();
+        var repo = $"{reg.Host}/allpush/busybox";
+        Ok(await d.Berth("tag", "busybox", $"{repo}:one"));
+        Ok(await d.Berth("tag", "busybox", $"{repo}:two"));
+        try
+        {
+            var push = await d.Berth("push", "--all-tags", repo);
+            Ok(push);
+            Assert.Equal(1, push.Out.Split('\n').Count(l => l.StartsWith("The push refers to repository", StringComparison.Ordinal)));
+            Assert.Matches(@"(?m)^one: digest: sha256:[0-9a-f]{64} size: \d+$", push.Out);
+            Assert.Matches(@"(?m)^two: digest: sha256:[0-9a-f]{64} size: \d+$", push.Out);
+            using var http = new HttpClient();
+            var list = await http.GetStringAsync($"http://{reg.Host}/v2/allpush/busybox/tags/list", TestContext.Current.CancellationToken);
+            Assert.Contains("\"one\"", list);
+            Assert.Contains("\"two\"", list);
+
+            // docker push -a sends no tag at all; a third tag shows the daemon pushes what is local now.
+            Ok(await d.Berth("tag", "busybox", $"{repo}:three"));
+            var docker = await d.Docker("push", "-a", repo);
+            Ok(docker);
+            Assert.Contains("three: digest: sha256:", docker.Out);
+            Assert.Contains("\"three\"", await http.GetStringAsync($"http://{reg.Host}/v2/allpush/busybox/tags/list", TestContext.Current.CancellationToken));
+
+            var both = await d.Berth("push", "-a", $"{repo}:one");
+            Assert.NotEqual(0, both.Code);
+            Assert.Contains("tag can't be used with --all-tags/-a", both.Err);
+            var none = await d.Berth("push", "-a", $"{reg.Host}/nothing/here");
+            Assert.NotEqual(0, none.Code);
+            Assert.Contains($"An image does not exist locally with the tag: {reg.Host}/nothing/here", none.Err);
+        }
+        finally
+        {
+            await d.Berth("rmi", $"{repo}:one", $"{repo}:two", $"{repo}:three");
+        }
+    }
+
+    [Fact]
     public async Task Pull_without_access_names_the_repository_and_hints_at_login()
     {
         d.Require();

@@ -12,10 +12,11 @@ public sealed class ImageArchiveTests : IDisposable
     readonly TempDir _tmp = new();
     readonly List<ImageStore> _stores = [];
 
-    ImageStore NewStore(string name)
+    // overlay2 imports a stack's layers concurrently, vfs one by one: load is tested on both.
+    ImageStore NewStore(string name, string driver = "vfs")
     {
         Root.Require();
-        var s = ImageStore.Open(_tmp.Combine(name), "vfs");
+        var s = ImageStore.Open(_tmp.Combine(name), driver);
         _stores.Add(s);
         return s;
     }
@@ -82,15 +83,15 @@ public sealed class ImageArchiveTests : IDisposable
         Assert.Contains("repositories", entries.Keys);
     }
 
-    [Fact]
-    public async Task Load_of_a_saved_archive_restores_the_same_images_and_tags_in_another_store()
+    [Theory, InlineData("vfs"), InlineData("overlay2")]
+    public async Task Load_of_a_saved_archive_restores_the_same_images_and_tags_in_another_store(string driver)
     {
         var src = NewStore("src");
         var img = TwoLayerImage(src, "app:1", "app:2");
         var other = src.Import(new MemoryStream(new TarBuilder().File("x", "x").Bytes()), new ImportOptions { Reference = "other" });
         var archive = Save(src, "app", "other:latest");
 
-        var dst = NewStore("dst");
+        var dst = NewStore("dst", driver);
         var lines = new List<string>();
         var loaded = await ImageArchive.LoadAsync(dst, new MemoryStream(TarBuilder.Gzip(archive)), lines.Add, TestContext.Current.CancellationToken);
 
@@ -161,8 +162,8 @@ public sealed class ImageArchiveTests : IDisposable
         }
     }
 
-    [Fact]
-    public void Load_refuses_a_layer_whose_content_differs_from_the_config_and_keeps_no_layer()
+    [Theory, InlineData("vfs"), InlineData("overlay2")]
+    public void Load_refuses_a_layer_whose_content_differs_from_the_config_and_keeps_no_layer(string driver)
     {
         var src = NewStore("src");
         var img = TwoLayerImage(src, "app:1");
@@ -170,11 +171,33 @@ public sealed class ImageArchiveTests : IDisposable
         string topPath = "blobs/sha256/" + img.DiffIds[1][7..];
         var b = new TarBuilder();
         foreach (var (name, data) in entries) b.Raw(name, name == topPath ? new TarBuilder().File("etc/other", "x").Bytes() : data);
-        var dst = NewStore("dst");
+        var dst = NewStore("dst", driver);
         var e = Assert.Throws<InvalidDataException>(() => ImageArchive.Load(dst, new MemoryStream(b.Bytes()), _ => { }));
         Assert.Contains("diff id", e.Message);
         Assert.Empty(dst.List());
         Assert.Empty(dst.Driver.List());
+    }
+
+    [Theory, InlineData("vfs"), InlineData("overlay2")]
+    public void Load_of_a_stack_with_a_hostile_middle_layer_is_refused_and_keeps_nothing(string driver)
+    {
+        var src = NewStore("src");
+        var a = src.ImportLayer(new MemoryStream(Base), null, null);
+        var b = src.ImportLayer(new MemoryStream(Top), a.ChainId, null);
+        var c = src.ImportLayer(new MemoryStream(new TarBuilder().File("etc/d", "d").Bytes()), b.ChainId, null);
+        var img = src.RegisterImage(Config(a.DiffId, b.DiffId, c.DiffId), ["app:3"]);
+        var entries = Entries(Save(src, "app:3"));
+        string middle = "blobs/sha256/" + img.DiffIds[1][7..];
+        var evil = new TarBuilder().File("../escaped", "x").Bytes();
+        var archive = new TarBuilder();
+        foreach (var (name, data) in entries) archive.Raw(name, name == middle ? evil : data);
+
+        var dst = NewStore("dst", driver);
+        Assert.Throws<InvalidDataException>(() => ImageArchive.Load(dst, new MemoryStream(archive.Bytes()), _ => { }));
+        Assert.Empty(dst.List());
+        Assert.Empty(dst.Driver.List());
+        Assert.False(File.Exists(_tmp.Combine("dst", "escaped")));
+        Assert.Empty(Directory.GetFileSystemEntries(_tmp.Combine("dst", "tmp")));
     }
 
     [Fact]

@@ -10,6 +10,13 @@ public interface IGraphDriver
     /// <summary>"overlay2", "vfs" or "btrfs".</summary>
     string Name { get; }
 
+    /// <summary>
+    /// True when a layer's contents do not depend on its parent's at <see cref="Create"/> time (overlay2: each
+    /// layer is its own directory), so a stack's diffs may be applied concurrently once the layers are created.
+    /// vfs and btrfs copy or snapshot the parent when creating the child.
+    /// </summary>
+    bool LayersIndependent { get; }
+
     /// <summary>A new layer on top of <paramref name="parentId"/>: filled by <see cref="ApplyDiff"/>, or used read-write as a container layer.</summary>
     void Create(string id, string? parentId);
 

@@ -46,8 +46,125 @@ public sealed partial class ImageStore
             parentCache = CacheIdOf(parentChainId) ?? throw new NotFoundException($"parent layer {parentChainId} does not exist");
         string cacheId = NewId();
         Driver.Create(cacheId, parentCache);
-        string diffId, storedDigest;
-        long size, tarSize;
+        return Record(Stage(blob, cacheId, blobDigest, blobFile), parentChainId, out _);
+    }
+
+    /// <summary>
+    /// Imports a stack of layer blob files (load's unpacked archive) on top of <paramref name="parentChainId"/>, in
+    /// order, and returns their records. Where the driver's layers are independent of their parents' contents
+    /// (overlay2), the diffs are applied concurrently, one per core: extraction is mostly the kernel creating files,
+    /// which scales across directories. Records are still written parent first, so a stack is visible only bottom up.
+    /// On failure the layers this call recorded are released again.
+    /// </summary>
+    public IReadOnlyList<LayerRecord> ImportLayerFiles(IReadOnlyList<(string File, string? Digest)> blobs, string? parentChainId)
+    {
+        if (!Driver.LayersIndependent || blobs.Count < 2 || Environment.ProcessorCount < 2)
+        {
+            var records = new List<LayerRecord>();
+            try
+            {
+                foreach (var (file, digest) in blobs)
+                {
+                    records.Add(ImportLayerFile(file, parentChainId, digest));
+                    parentChainId = records[^1].ChainId;
+                }
+            }
+            catch
+            {
+                ReleaseLayers(records.Select(r => r.ChainId).ToList());
+                throw;
+            }
+            return records;
+        }
+
+        foreach (var (_, digest) in blobs) if (digest is not null) ContentStore.Hex(digest);
+        string? parentCache = null;
+        if (parentChainId is not null)
+            parentCache = CacheIdOf(parentChainId) ?? throw new NotFoundException($"parent layer {parentChainId} does not exist");
+        var cacheIds = new List<string>();
+        var staged = new StagedLayer?[blobs.Count];
+        try
+        {
+            foreach (var _ in blobs)
+            {
+                string id = NewId();
+                Driver.Create(id, cacheIds.Count == 0 ? parentCache : cacheIds[^1]);
+                cacheIds.Add(id);
+            }
+            Parallel.For(0, blobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            {
+                using var blob = File.OpenRead(blobs[i].File);
+                staged[i] = Stage(blob, cacheIds[i], blobs[i].Digest, blobs[i].File);
+            });
+        }
+        catch (AggregateException e)
+        {
+            DropStaged(cacheIds, staged, 0);
+            // The first failure is the one to report, with its own type (a hostile tar is InvalidDataException).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            throw;
+        }
+        catch
+        {
+            DropStaged(cacheIds, staged, 0);
+            throw;
+        }
+
+        var result = new List<LayerRecord>();
+        var recorded = new List<string>();
+        try
+        {
+            for (int i = 0; i < blobs.Count; i++)
+            {
+                LayerRecord record;
+                bool fresh;
+                try { record = Record(staged[i]!, parentChainId, out fresh); }
+                catch
+                {
+                    DropStaged(cacheIds, staged, i + 1);
+                    throw;
+                }
+                result.Add(record);
+                if (fresh) recorded.Add(record.ChainId);
+                if (!fresh && i + 1 < blobs.Count)
+                {
+                    // Another import stored this layer meanwhile, so the staged layers above it sit on a copy that
+                    // is gone: drop them and stack the rest on the stored one.
+                    DropStaged(cacheIds, staged, i + 1);
+                    result.AddRange(ImportLayerFiles(blobs.Skip(i + 1).ToList(), record.ChainId));
+                    return result;
+                }
+                parentChainId = record.ChainId;
+            }
+        }
+        catch
+        {
+            ReleaseLayers(recorded);
+            throw;
+        }
+        return result;
+    }
+
+    /// <summary>Removes the driver layers and unreferenced blobs of staged (not yet recorded) layers from <paramref name="from"/> on.</summary>
+    void DropStaged(List<string> cacheIds, StagedLayer?[] staged, int from)
+    {
+        for (int i = from; i < cacheIds.Count; i++)
+        {
+            if (staged[i] is { } s) RemoveLayerFiles([(D, s.CacheId, s.StoredDigest)]);
+            else Driver.Remove(cacheIds[i]);
+        }
+    }
+
+    /// <summary>A layer whose diff is applied and whose blob is stored, but which is not yet in the GraphDB.</summary>
+    sealed record StagedLayer(string CacheId, string DiffId, long Size, long TarSize, string StoredDigest);
+
+    /// <summary>
+    /// The streaming pass: the blob (tee'd into the content store, or adopted when it is already a file) is hashed,
+    /// decompressed, hashed again as a tar and applied to the created layer <paramref name="cacheId"/>. On failure
+    /// the driver layer is removed.
+    /// </summary>
+    StagedLayer Stage(Stream blob, string cacheId, string? blobDigest, string? blobFile)
+    {
         try
         {
             using var writer = blobFile is null ? Content.Create() : null;
@@ -56,6 +173,7 @@ public sealed partial class ImageStore
             using var decompressed = Decompression.Open(raw, out var kind);
             // An uncompressed blob is its own tar: the blob's hash is the diff id, so one SHA-256 pass does for both.
             using var tarHash = kind == Decompression.Kind.None && blobHash is not null ? null : new HashingStream(decompressed);
+            long size;
             try
             {
                 size = Driver.ApplyDiff(cacheId, tarHash ?? decompressed);
@@ -67,17 +185,23 @@ public sealed partial class ImageStore
                 throw new InvalidDataException($"invalid layer tar: {e.Message}", e);
             }
             var diffHash = tarHash ?? blobHash!;
-            diffId = diffHash.Digest();
-            tarSize = diffHash.BytesRead;
-            storedDigest = writer?.Commit(blobDigest) ?? Content.Adopt(blobFile!, blobHash!.Digest(), blobDigest);
+            string storedDigest = writer?.Commit(blobDigest) ?? Content.Adopt(blobFile!, blobHash!.Digest(), blobDigest);
+            return new StagedLayer(cacheId, diffHash.Digest(), size, diffHash.BytesRead, storedDigest);
         }
         catch
         {
             Driver.Remove(cacheId);
             throw;
         }
+    }
 
-        string chainId = parentChainId is null ? diffId : ChainStep(parentChainId, diffId);
+    /// <summary>
+    /// Writes a staged layer's GraphDB row. If its chain id is already stored (a concurrent import of the same
+    /// layer) the staged copy is dropped and the stored layer returned, with <paramref name="fresh"/> false.
+    /// </summary>
+    LayerRecord Record(StagedLayer s, string? parentChainId, out bool fresh)
+    {
+        string chainId = parentChainId is null ? s.DiffId : ChainStep(parentChainId, s.DiffId);
         LayerRecord? existing;
         try
         {
@@ -87,18 +211,19 @@ public sealed partial class ImageStore
                 Exec(c, tx, """
                     INSERT INTO layers(driver, chain_id, diff_id, parent_chain_id, cache_id, size, blob_digest, created_at, tar_size)
                     VALUES($d, $c, $diff, $parent, $cache, $size, $blob, $now, $tar)
-                    """, ("$d", D), ("$c", chainId), ("$diff", diffId), ("$parent", parentChainId), ("$cache", cacheId),
-                    ("$size", size), ("$tar", tarSize), ("$blob", storedDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
+                    """, ("$d", D), ("$c", chainId), ("$diff", s.DiffId), ("$parent", parentChainId), ("$cache", s.CacheId),
+                    ("$size", s.Size), ("$tar", s.TarSize), ("$blob", s.StoredDigest), ("$now", FormatTime(DateTimeOffset.UtcNow)));
                 return null;
             });
         }
         catch
         {
-            RemoveLayerFiles([(D, cacheId, storedDigest)]);
+            RemoveLayerFiles([(D, s.CacheId, s.StoredDigest)]);
             throw;
         }
-        if (existing is null) return new LayerRecord(chainId, diffId, size, storedDigest);
-        RemoveLayerFiles([(D, cacheId, storedDigest)]);
+        fresh = existing is null;
+        if (existing is null) return new LayerRecord(chainId, s.DiffId, s.Size, s.StoredDigest);
+        RemoveLayerFiles([(D, s.CacheId, s.StoredDigest)]);
         return existing;
     }
 

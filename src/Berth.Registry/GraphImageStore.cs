@@ -37,6 +37,12 @@ public sealed class GraphImageStore(ImageStore images) : IImageStore
         return new PushableImage(img.Id, images.GetConfigBytes(img.Id), layers, repos);
     }
 
+    public IReadOnlyList<string> TagsOf(string repository) => images.List()
+        .SelectMany(i => i.RepoTags)
+        .Select(t => Reference.Parse(t))
+        .Where(r => r.Name == repository && r.Tag is not null)
+        .Select(r => r.Tag!).Distinct().Order(StringComparer.Ordinal).ToList();
+
     public Stream? OpenCompressedBlob(StoredLayer layer) =>
         layer.BlobDigest is { } d && images.Content.Exists(d) ? images.Content.Open(d) : null;
 

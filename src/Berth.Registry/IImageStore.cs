@@ -24,6 +24,8 @@ public interface IImageStore
     /// <summary>The image id a reference names now, or null.</summary>
     string? FindImageId(string reference);
     PushableImage? FindForPush(string reference);
+    /// <summary>The tags (the part after the colon) that local images carry in <paramref name="repository"/>, sorted.</summary>
+    IReadOnlyList<string> TagsOf(string repository);
     /// <summary>The stored blob, when the layer still has the compressed blob it was pulled as; else null.</summary>
     Stream? OpenCompressedBlob(StoredLayer layer);
     /// <summary>The layer as an uncompressed tar.</summary>

@@ -99,6 +99,33 @@ public sealed class CgroupTests : IDisposable
     }
 
     [Fact]
+    public void Leftover_empty_cgroups_are_removed_from_every_hierarchy_named_and_v2_included()
+    {
+        string Mount(string name) => Path.Combine(root.FullName, name);
+        string[] mountinfo =
+        [
+            $"33 32 0:29 / {Mount("unified")} rw,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate",
+            $"38 32 0:34 / {Mount("memory")} rw,relatime shared:16 - cgroup cgroup rw,memory",
+            $"39 32 0:35 / {Mount("systemd")} rw,relatime shared:17 - cgroup cgroup rw,xattr,name=systemd",
+            $"40 32 0:36 / {Mount("cpu")} rw,relatime shared:18 - cgroup cgroup rw,cpu",
+            $"25 30 0:22 / {Mount("sysfs")} rw,relatime shared:7 - sysfs sysfs rw",
+        ];
+        foreach (var h in new[] { "unified", "memory", "systemd", "cpu", "sysfs" }) Directory.CreateDirectory(Path.Combine(Mount(h), "berth", "c1"));
+        // Still in use: a child cgroup below it, which rmdir refuses as the kernel does for a cgroup with children.
+        Directory.CreateDirectory(Path.Combine(Mount("cpu"), "berth", "c1", "child"));
+
+        CgroupManager.TryRemoveEmpty("/berth/c1", mountinfo);
+
+        foreach (var h in new[] { "unified", "memory", "systemd" }) Assert.False(Directory.Exists(Path.Combine(Mount(h), "berth", "c1")), h);
+        Assert.True(Directory.Exists(Path.Combine(Mount("cpu"), "berth", "c1", "child")));
+        Assert.True(Directory.Exists(Path.Combine(Mount("sysfs"), "berth", "c1")), "not a cgroup mount");
+        // An empty directory beside the mounts, which a path climbing out of a hierarchy would name.
+        Directory.CreateDirectory(Path.Combine(root.FullName, "escape"));
+        CgroupManager.TryRemoveEmpty("/../escape", mountinfo);
+        Assert.True(Directory.Exists(Path.Combine(root.FullName, "escape")));
+    }
+
+    [Fact]
     public void V1_device_rules_follow_the_spec_then_the_default_allow_list()
     {
         var devices = Path.Combine(root.FullName, "devices");

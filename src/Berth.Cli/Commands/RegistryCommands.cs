@@ -61,6 +61,7 @@ public static class RegistryCommands
         var name = p.Positionals[0];
         bool tagged = r.Digest is not null || name.AsSpan(name.LastIndexOf('/') + 1).Contains(':');
         var q = new Query();
+        if (p.Bool("all-tags") && tagged) throw new UsageException("tag can't be used with --all-tags/-a");
         if (!p.Bool("all-tags"))
         {
             if (!tagged && !quiet) c.Out.WriteLine("Using default tag: latest");

@@ -245,6 +245,10 @@ public sealed partial class ContainerService
         Publish(c, "die", new() { ["exitCode"] = code.ToString() });
         c.SignalExit(code);
         TryDeleteStateDir(c);
+        // The shim removes the cgroups it made; an OCI runtime such as runc also makes them in hierarchies Berth
+        // doesn't use (name=systemd, the v2 tree) and may leave them behind when it is killed.
+        try { Runtime.Cgroups.CgroupManager.TryRemoveEmpty(SpecBuilder.CgroupsPath(r)); }
+        catch (Exception e) when (e is Runtime.RuntimeException or IOException) { }
         if (r.HostConfig.AutoRemove)
         {
             try { await DestroyAsync(c); }

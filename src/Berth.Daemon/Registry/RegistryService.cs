@@ -50,7 +50,7 @@ public sealed class RegistryService(RegistryTransport transport, IImageStore sto
         await progress.CompleteAsync(failure);
     }
 
-    /// <summary>POST /images/{name}/push?tag=…</summary>
+    /// <summary>POST /images/{name}/push?tag=…; without a tag (push --all-tags, docker-py's default) every local tag.</summary>
     public async Task PushAsync(Job job)
     {
         Reference reference;
@@ -65,17 +65,23 @@ public sealed class RegistryService(RegistryTransport transport, IImageStore sto
         Exception? failure = null;
         try
         {
-            var result = await _pusher.PushAsync(reference, AuthConfig.FromHeader(job.Env.Get("@auth")), progress.Report, job.Cancelled);
-            progress.Aux(w =>
+            var auth = AuthConfig.FromHeader(job.Env.Get("@auth"));
+            var results = reference.IsNameOnly
+                ? await _pusher.PushAllTagsAsync(reference, auth, progress.Report, job.Cancelled)
+                : [await _pusher.PushAsync(reference, auth, progress.Report, job.Cancelled)];
+            foreach (var result in results)
             {
-                w.WriteStartObject();
-                w.WriteString("Tag", result.Tag);
-                w.WriteString("Digest", result.Digest);
-                w.WriteNumber("Size", result.Size);
-                w.WriteEndObject();
-            });
-            var name = reference.NameOnly().WithTag(result.Tag).FamiliarString;
-            events.Publish("image", "push", name, new() { ["name"] = name });
+                progress.Aux(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("Tag", result.Tag);
+                    w.WriteString("Digest", result.Digest);
+                    w.WriteNumber("Size", result.Size);
+                    w.WriteEndObject();
+                });
+                var name = reference.NameOnly().WithTag(result.Tag).FamiliarString;
+                events.Publish("image", "push", name, new() { ["name"] = name });
+            }
         }
         catch (Exception e) { failure = Map(e); }
         await progress.CompleteAsync(failure);

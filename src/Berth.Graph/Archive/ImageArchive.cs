@@ -163,19 +163,19 @@ public static class ImageArchive
         var imported = new List<string>();
         try
         {
-            string? parent = null;
-            for (int i = 0; i < diffIds.Count; i++)
+            var chains = new List<string>();
+            foreach (var diffId in diffIds) chains.Add(chains.Count == 0 ? diffId : ImageStore.ChainStep(chains[^1], diffId));
+            // A stored chain id implies its parents are stored too, so the missing layers are the top of the stack.
+            int first = chains.FindIndex(c => !store.HasLayer(c));
+            if (first >= 0)
             {
-                string chain = parent is null ? diffIds[i] : ImageStore.ChainStep(parent, diffIds[i]);
-                if (!store.HasLayer(chain))
-                {
-                    var layer = store.ImportLayerFile(files.PathOf(image.Layers[i].Path), parent, image.Layers[i].Digest);
-                    imported.Add(layer.ChainId);
-                    if (layer.ChainId != chain)
+                var layers = store.ImportLayerFiles(
+                    image.Layers.Skip(first).Select(l => (files.PathOf(l.Path), l.Digest)).ToList(), first == 0 ? null : chains[first - 1]);
+                imported.AddRange(layers.Select(l => l.ChainId));
+                for (int i = 0; i < layers.Count; i++)
+                    if (layers[i].ChainId != chains[first + i])
                         throw new InvalidDataException(
-                            $"invalid archive: layer {image.Layers[i].Path} has diff id {layer.DiffId}, but the image config says {diffIds[i]}");
-                }
-                parent = chain;
+                            $"invalid archive: layer {image.Layers[first + i].Path} has diff id {layers[i].DiffId}, but the image config says {diffIds[first + i]}");
             }
             var tags = image.Tags.Select(t => Reference.Parse(t).WithDefaultTag()).ToList();
             string id = ContentStore.Digest(image.Config);

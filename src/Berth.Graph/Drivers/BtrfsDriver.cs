@@ -37,6 +37,7 @@ public sealed class BtrfsDriver : IGraphDriver
     }
 
     public string Name => "btrfs";
+    public bool LayersIndependent => false;
 
     public IReadOnlyList<KeyValuePair<string, string>> Status => [new("Backing Filesystem", "btrfs")];
 

@@ -23,6 +23,7 @@ public sealed class Overlay2Driver : IGraphDriver
     }
 
     public string Name => "overlay2";
+    public bool LayersIndependent => true;
 
     public IReadOnlyList<KeyValuePair<string, string>> Status =>
     [

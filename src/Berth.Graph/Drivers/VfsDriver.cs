@@ -16,6 +16,7 @@ public sealed class VfsDriver : IGraphDriver
     }
 
     public string Name => "vfs";
+    public bool LayersIndependent => false;
 
     public IReadOnlyList<KeyValuePair<string, string>> Status => [];
 

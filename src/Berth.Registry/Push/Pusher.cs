@@ -25,21 +25,45 @@ public sealed record PushResult(string Tag, string Digest, int Size);
 /// </remarks>
 public sealed class Pusher(RegistryTransport transport, IImageStore store)
 {
-    public async Task<PushResult> PushAsync(Reference reference, AuthConfig auth, Action<ProgressUpdate> report, CancellationToken ct)
-    {
-        var tag = reference.Tag ?? Reference.DefaultTag;
-        var tagged = reference.NameOnly().WithTag(tag);
-        var image = store.FindForPush(tagged.ToString())
-            ?? throw new RegistryException(RegistryErrorKind.NotFound, $"An image does not exist locally with the tag: {reference.NameOnly().FamiliarName}");
+    /// <summary>Pushes one tag (the reference's, or latest).</summary>
+    public async Task<PushResult> PushAsync(Reference reference, AuthConfig auth, Action<ProgressUpdate> report, CancellationToken ct) =>
+        (await PushTagsAsync(reference, [reference.Tag ?? Reference.DefaultTag], auth, report, ct).ConfigureAwait(false))[0];
 
-        var mountFrom = image.Repositories
+    /// <summary>
+    /// Pushes every local tag of the repository, in order (<c>docker push --all-tags</c>, or a client that names no
+    /// tag), under one "The push refers to repository" line, as dockerd does.
+    /// </summary>
+    public async Task<IReadOnlyList<PushResult>> PushAllTagsAsync(Reference repository, AuthConfig auth, Action<ProgressUpdate> report,
+        CancellationToken ct)
+    {
+        var tags = store.TagsOf(repository.Name);
+        if (tags.Count == 0)
+            throw new RegistryException(RegistryErrorKind.NotFound, $"An image does not exist locally with the tag: {repository.NameOnly().FamiliarName}");
+        return await PushTagsAsync(repository, tags, auth, report, ct).ConfigureAwait(false);
+    }
+
+    async Task<IReadOnlyList<PushResult>> PushTagsAsync(Reference reference, IReadOnlyList<string> tags, AuthConfig auth,
+        Action<ProgressUpdate> report, CancellationToken ct)
+    {
+        var images = tags.Select(tag => (Tag: tag, Image: store.FindForPush(reference.NameOnly().WithTag(tag).ToString())
+            ?? throw new RegistryException(RegistryErrorKind.NotFound, $"An image does not exist locally with the tag: {reference.NameOnly().FamiliarName}")))
+            .ToList();
+        var mountFrom = images.SelectMany(i => i.Image.Repositories)
             .Select(Reference.Parse)
             .Where(r => r.Domain == reference.Domain && r.Path != reference.Path)
             .Select(r => r.Path).Distinct().ToList();
         var repo = await RepositoryClient.OpenAsync(transport, RegistryTransport.ApiHost(reference.Domain), reference.Path, auth,
             ["pull", "push"], mountFrom.Select(p => $"repository:{p}:pull").ToList(), ct).ConfigureAwait(false);
         report(ProgressUpdate.Line($"The push refers to repository [{reference.Name}]"));
+        var results = new List<PushResult>();
+        foreach (var (tag, image) in images)
+            results.Add(await PushImageAsync(repo, reference, tag, image, mountFrom, report, ct).ConfigureAwait(false));
+        return results;
+    }
 
+    async Task<PushResult> PushImageAsync(RepositoryClient repo, Reference reference, string tag, PushableImage image, List<string> mountFrom,
+        Action<ProgressUpdate> report, CancellationToken ct)
+    {
         foreach (var layer in image.Layers.Reverse()) report(ProgressUpdate.Layer(ShortId(layer), "Preparing"));
         var slots = new SemaphoreSlim(Math.Max(1, transport.Options.MaxConcurrentUploads));
         var tasks = image.Layers.Select(l => PushLayerAsync(repo, l, mountFrom, slots, report, ct)).ToList();

@@ -32,17 +32,10 @@ public sealed class CgroupV1 : ICgroupManager
     public static Dictionary<string, string> Hierarchies(IEnumerable<string> mountinfo)
     {
         var result = new Dictionary<string, string>();
-        foreach (var line in mountinfo)
-        {
-            // "id parent maj:min root mountpoint opts [optional...] - fstype source superopts"
-            var halves = line.Split(" - ", 2);
-            if (halves.Length != 2) continue;
-            var tail = halves[1].Split(' ');
-            if (tail.Length < 3 || tail[0] != "cgroup") continue;
-            var mountPoint = halves[0].Split(' ')[4];
-            foreach (var option in tail[2].Split(','))
-                if (Controllers.Contains(option)) result.TryAdd(option, mountPoint);
-        }
+        foreach (var (mountPoint, v2, options) in CgroupManager.Mounts(mountinfo))
+            if (!v2)
+                foreach (var option in options)
+                    if (Controllers.Contains(option)) result.TryAdd(option, mountPoint);
         return result;
     }
 

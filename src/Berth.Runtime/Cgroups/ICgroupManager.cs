@@ -28,23 +28,45 @@ public static class CgroupManager
     const long CGROUP2_SUPER_MAGIC = 0x63677270;
     public const string DefaultRoot = "/sys/fs/cgroup";
 
+    // Cgroup mounts don't change while a process runs; berthd asks for a manager every second per `stats` stream.
+    static readonly Lazy<string[]> MountInfo = new(() => File.ReadAllLines("/proc/self/mountinfo"));
+
     /// <summary>The manager for <paramref name="cgroupsPath"/> (spec.linux.cgroupsPath), relative to each hierarchy's root.</summary>
     public static ICgroupManager ForPath(string cgroupsPath)
     {
         if (cgroupsPath.Contains(':')) throw new RuntimeException($"cgroupsPath \"{cgroupsPath}\": systemd slice paths are not supported");
         if (IsUnified(DefaultRoot)) return new CgroupV2(DefaultRoot, cgroupsPath);
         var unified = Path.Combine(DefaultRoot, "unified");
-        return new CgroupV1(CgroupV1.Hierarchies(File.ReadAllLines("/proc/self/mountinfo")), cgroupsPath,
-            IsUnified(unified) ? unified : null);
+        return new CgroupV1(CgroupV1.Hierarchies(MountInfo.Value), cgroupsPath, IsUnified(unified) ? unified : null);
     }
 
-    /// <summary>Removes the cgroup's directories that are empty (no child cgroups, no tasks); leaves the rest.</summary>
-    public static void TryRemoveEmpty(string cgroupsPath)
+    /// <summary>
+    /// Removes the cgroup's directories that are empty (no child cgroups, no tasks) in every cgroup hierarchy
+    /// mounted, named ones such as name=systemd included (other runtimes, runc among them, create a container's
+    /// cgroup in all of them); leaves the rest.
+    /// </summary>
+    public static void TryRemoveEmpty(string cgroupsPath) => TryRemoveEmpty(cgroupsPath, MountInfo.Value);
+
+    internal static void TryRemoveEmpty(string cgroupsPath, IEnumerable<string> mountinfo)
     {
-        foreach (var dir in ForPath(cgroupsPath).Paths)
+        foreach (var (mountPoint, _, _) in Mounts(mountinfo))
         {
-            try { Directory.Delete(dir); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            try { Directory.Delete(Under(mountPoint, cgroupsPath)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or RuntimeException) { }
+        }
+    }
+
+    /// <summary>Every cgroup (v1) and cgroup2 mount in mountinfo lines: its mount point, whether it is v2, its super options.</summary>
+    internal static IEnumerable<(string MountPoint, bool V2, string[] Options)> Mounts(IEnumerable<string> mountinfo)
+    {
+        foreach (var line in mountinfo)
+        {
+            // "id parent maj:min root mountpoint opts [optional...] - fstype source superopts"
+            var halves = line.Split(" - ", 2);
+            if (halves.Length != 2) continue;
+            var tail = halves[1].Split(' ');
+            if (tail.Length < 3 || tail[0] is not ("cgroup" or "cgroup2")) continue;
+            yield return (halves[0].Split(' ')[4], tail[0] == "cgroup2", tail[2].Split(','));
         }
     }
 
