@@ -4,11 +4,15 @@ namespace Berth.Interop;
 
 public static partial class LibC
 {
-    [StructLayout(LayoutKind.Sequential, Size = 120)]
+    public const long ST_RDONLY = 0x1, ST_NOSUID = 0x2, ST_NODEV = 0x4, ST_NOEXEC = 0x8;
+
+    [StructLayout(LayoutKind.Explicit, Size = 120)]
     public struct StatfsResult
     {
         /// <summary>The filesystem's magic number (EXT4_SUPER_MAGIC, OVERLAYFS_SUPER_MAGIC, ...).</summary>
-        public long Type;
+        [FieldOffset(0)] public long Type;
+        /// <summary>The mount's flags (ST_*), which have the same values as the MS_* mount flags.</summary>
+        [FieldOffset(80)] public long Flags;
     }
 
     [LibraryImport(Name, EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -160,7 +160,7 @@ public sealed class ContainerTests : IDisposable
     }
 
     /// <summary>Everything read from a pty master until the last slave closes (then reads fail with EIO).</summary>
-    static string ReadAll(SafeFileHandle master)
+    internal static string ReadAll(SafeFileHandle master)
     {
         var output = new MemoryStream();
         using var stream = new FileStream(new SafeFileHandle(LibC.Check(LibC.Fcntl((int)master.DangerousGetHandle(), LibC.F_DUPFD_CLOEXEC, 0), "dup"), true), FileAccess.Read, 1);

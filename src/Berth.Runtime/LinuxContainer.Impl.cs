@@ -114,6 +114,7 @@ public sealed partial class LinuxContainer
         {
             try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs, config.PreservedFds); }
             finally { LibC.Close(theirs); }
+            if (NamespaceSpawner.HasUserNamespace(namespaces)) pid = UserNamespaceStage.Complete(channel, pid, config.Spec.Linux);
             config = config with { HostPid = pid };
             // Config first: init sets up the rootfs while the cgroup write runs. On cgroup v1 the first
             // cgroup.procs write waits out an RCU grace period (~10 ms), about as long as init's setup.
@@ -224,7 +225,7 @@ public sealed partial class LinuxContainer
         var execSpec = Spec.Parse(spec.ToJson(), $"container {id}");
         execSpec.Process = process;
         execSpec.Validate($"exec in {id}");
-        var joined = (spec.Linux?.Namespaces ?? []).Where(n => n.Type != "user")
+        var joined = (spec.Linux?.Namespaces ?? [])
             .Select(n => new LinuxNamespace { Type = n.Type, Path = n.Path ?? $"/proc/{containerPid}/ns/{ProcNsName(n.Type)}" }).ToList();
         execSpec.Linux ??= new Linux();
         execSpec.Linux.Namespaces = joined;

@@ -7,25 +7,29 @@ namespace Berth.Runtime;
 /// Starts the init stage inside new namespaces without forking the (multithreaded) .NET process:
 /// a fresh thread unshares or joins the namespaces, which changes only that thread, then
 /// posix_spawns init from it, so init inherits them; the thread then exits and is never reused.
-/// See docs/runtime.md.
+/// A user namespace can't be entered that way (the kernel wants a single-threaded caller), so
+/// with one the spawned process runs berth-runc's C stage instead (src/Berth.Runc/native/userns.c),
+/// which creates the namespaces before the .NET runtime starts; <see cref="UserNamespaceStage"/>
+/// is the runtime's half of it. Init always runs from a sealed, read-only view of its binary
+/// (<see cref="SealedBinary"/>). See docs/runtime.md.
 /// </summary>
 public static class NamespaceSpawner
 {
     /// <summary>The namespaces that init creates or joins itself, after the parent has put it in its cgroup.</summary>
     public const string DeferredToInit = "cgroup";
 
+    /// <summary>
+    /// Spawns init. Without a user namespace the pid returned is init's; with one it is the C
+    /// stage's, and <see cref="UserNamespaceStage.Complete"/> turns it into init's.
+    /// </summary>
     public static int Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds = 0)
     {
-        foreach (var ns in namespaces)
-        {
-            if (ns.Type == "user") throw new RuntimeException("user namespaces are not supported yet (they need a single-threaded pre-main stage)");
-        }
-
         var pid = 0;
         Exception? failure = null;
+        using var binary = SealedBinary.Open(initPath);
         var thread = new Thread(() =>
         {
-            try { pid = SpawnOnThisThread(initPath, namespaces, stdio, syncFd, preservedFds); }
+            try { pid = SpawnOnThisThread(binary.ExecPath, namespaces, stdio, syncFd, preservedFds); }
             catch (Exception e) { failure = e; }
         }, maxStackSize: 256 * 1024) { Name = "berth-ns-spawn", IsBackground = true };
         thread.Start();
@@ -34,26 +38,59 @@ public static class NamespaceSpawner
         return pid;
     }
 
+    public static bool HasUserNamespace(IReadOnlyList<LinuxNamespace> namespaces) => namespaces.Any(n => n.Type == "user");
+
     static int SpawnOnThisThread(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds)
     {
         // setns into a mount namespace needs a caller whose fs_struct (root, cwd) isn't shared; the
         // thread's is shared with the rest of the process until it unshares CLONE_FS.
         if (namespaces.Any(n => n.Type == "mount" && n.Path is not null)) LibC.Check(LibC.Unshare(LibC.CLONE_FS), "unshare", "CLONE_FS");
+        var userns = HasUserNamespace(namespaces);
         var unshareFlags = 0;
-        foreach (var ns in namespaces)
+        var stageFds = new List<int>();
+        try
         {
-            if (ns.Type == DeferredToInit) continue;
-            var flag = LinuxNamespace.Flags[ns.Type];
-            if (ns.Path is null) { unshareFlags |= flag; continue; }
-            var fd = LibC.Check(LibC.Open(ns.Path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", ns.Path);
-            try { LibC.Check(LibC.Setns(fd, flag), "setns", ns.Path); }
-            finally { LibC.Close(fd); }
+            int userFd = -1, pidFd = -1;
+            foreach (var ns in namespaces)
+            {
+                if (ns.Type == DeferredToInit) continue;
+                var flag = LinuxNamespace.Flags[ns.Type];
+                if (ns.Path is null)
+                {
+                    if (ns.Type != "user") unshareFlags |= flag;
+                    continue;
+                }
+                var fd = LibC.Check(LibC.Open(ns.Path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", ns.Path);
+                // The C stage joins these: the user namespace needs a single-threaded caller, and a pid
+                // namespace joined here would put the stage itself in it, so the pid it reports for init
+                // would be one of that namespace's, not ours.
+                if (userns && ns.Type is "user" or "pid")
+                {
+                    stageFds.Add(fd);
+                    if (ns.Type == "user") userFd = fd; else pidFd = fd;
+                    continue;
+                }
+                try { LibC.Check(LibC.Setns(fd, flag), "setns", ns.Path); }
+                finally { LibC.Close(fd); }
+            }
+            // With a user namespace the others must be created inside it, so they are owned by it.
+            if (unshareFlags != 0 && !userns) LibC.Check(LibC.Unshare(unshareFlags), "unshare");
+            // Preserved fds keep their numbers (3, 4, ...); the sync socket goes right after them, then the C stage's fds.
+            int[] fds = [stdio.Stdin, stdio.Stdout, stdio.Stderr, .. Enumerable.Range(3, preservedFds), syncFd, .. stageFds];
+            string[] argv = preservedFds == 0 ? ["berth-runc", "init"] : ["berth-runc", "init", (3 + preservedFds).ToString()];
+            List<string> env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+            if (userns)
+            {
+                var childSync = 3 + preservedFds;
+                int ChildFd(int fd) => fd < 0 ? -1 : childSync + 1 + stageFds.IndexOf(fd);
+                env.Add($"{UserNamespaceStage.EnvironmentVariable}={childSync} 0x{unshareFlags:x} {ChildFd(userFd)} {ChildFd(pidFd)}");
+            }
+            return PosixSpawn(initPath, argv, [.. env], fds);
         }
-        if (unshareFlags != 0) LibC.Check(LibC.Unshare(unshareFlags), "unshare");
-        // Preserved fds keep their numbers (3, 4, ...); the sync socket goes right after them.
-        int[] fds = [stdio.Stdin, stdio.Stdout, stdio.Stderr, .. Enumerable.Range(3, preservedFds), syncFd];
-        string[] argv = preservedFds == 0 ? ["berth-runc", "init"] : ["berth-runc", "init", (3 + preservedFds).ToString()];
-        return PosixSpawn(initPath, argv, ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], fds);
+        finally
+        {
+            foreach (var fd in stageFds) LibC.Close(fd);
+        }
     }
 
     /// <summary>

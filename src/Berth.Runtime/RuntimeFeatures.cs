@@ -9,8 +9,7 @@ public static class RuntimeFeatures
 {
     public static IEnumerable<string> Hooks => ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
     public static IEnumerable<string> MountOptions => Init.MountOptions.Known.Order(StringComparer.Ordinal);
-    /// <summary>User namespaces need a pre-main stage berth-runc does not have yet (docs/runtime.md).</summary>
-    public static IEnumerable<string> Namespaces => LinuxNamespace.Flags.Keys.Where(k => k != "user").Order(StringComparer.Ordinal);
+    public static IEnumerable<string> Namespaces => LinuxNamespace.Flags.Keys.Order(StringComparer.Ordinal);
     public static IEnumerable<string> Capabilities => Credentials.CapabilityNames.Select(c => "CAP_" + c);
     public static IEnumerable<string> SeccompActions => SeccompCompiler.SupportedActions;
     public static IEnumerable<string> SeccompOperators => SeccompCompiler.Ops;

@@ -6,6 +6,10 @@ using Berth.Runtime.Oci;
 namespace Berth.Runtime;
 
 // The parent <-> init protocol over the socket that init sees as fd 3. One JSON object per line:
+//   with a user namespace, berth-runc's C stage speaks first (UserNamespaceStage.cs):
+//                                    stage -> parent : idmap (a new user namespace; waits for its maps)
+//   parent -> stage : idmapped
+//                                    stage -> parent : pid (init's) | error; then the stage exits
 //   parent -> init : config            init -> parent : ready | error
 //                                    init -> parent : hooks (prestart/createRuntime exist; before pivot_root)
 //   parent -> init : resume (the hooks ran)
@@ -38,11 +42,13 @@ public sealed record InitConfig
 public sealed class SyncMessage
 {
     public const string Config = "config", Ready = "ready", Start = "start", Error = "error", Console = "console",
-        Hooks = "hooks", Resume = "resume", Detach = "detach";
+        Hooks = "hooks", Resume = "resume", Detach = "detach", IdMap = "idmap", IdMapped = "idmapped", InitPid = "pid";
 
     public required string Type { get; init; }
     public string? Message { get; init; }
     public InitConfig? InitConfig { get; init; }
+    /// <summary>In an <see cref="InitPid"/> message: init's pid, as the runtime sees it.</summary>
+    public int? Pid { get; init; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

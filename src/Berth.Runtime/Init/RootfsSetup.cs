@@ -61,7 +61,17 @@ static class RootfsSetup
         else
         {
             Directory.CreateDirectory(dest);
-            Mount(m.Source ?? m.Type ?? "none", dest, m.Type, o.Flags, o.Data);
+            var source = m.Source ?? m.Type ?? "none";
+            if (LibC.Mount(source, dest, m.Type, o.Flags, o.Data) == -1)
+            {
+                var e = SysException.FromLastError("mount", $"{source} on {dest}");
+                // A sysfs instance belongs to a network namespace, and only a process privileged over that
+                // namespace's user namespace may mount one: in a user namespace sharing the host's network
+                // it can't. Bind the host's /sys instead, with the flags asked for, as runc does.
+                if (m.Type != "sysfs" || e.Errno != Errno.EPERM) throw e;
+                Mount("/sys", dest, null, LibC.MS_BIND | LibC.MS_REC, null);
+                Remount(dest, o.Flags & (LibC.MS_RDONLY | LibC.MS_NOSUID | LibC.MS_NODEV | LibC.MS_NOEXEC));
+            }
         }
         if (o.Propagation != 0) Mount(null, dest, null, o.Propagation, null);
     }
@@ -177,9 +187,17 @@ static class RootfsSetup
         Remount(path, LibC.MS_RDONLY | LibC.MS_NOSUID | LibC.MS_NODEV | LibC.MS_NOEXEC);
     }
 
-    /// <summary>Changes the flags of an existing mount (for a bind: of that bind only).</summary>
-    static void Remount(string path, ulong flags, bool bind = true) =>
+    /// <summary>
+    /// Changes the flags of an existing mount (for a bind: of that bind only). A bind keeps the
+    /// read-only, nosuid, nodev and noexec flags it already has: in a user namespace the kernel
+    /// locks those that came from the host's mounts, and refuses a remount that would clear them.
+    /// </summary>
+    static void Remount(string path, ulong flags, bool bind = true)
+    {
+        if (bind && LibC.Statfs(path, out var fs) == 0)
+            flags |= (ulong)(fs.Flags & (LibC.ST_RDONLY | LibC.ST_NOSUID | LibC.ST_NODEV | LibC.ST_NOEXEC));
         Mount(null, path, null, LibC.MS_REMOUNT | (bind ? LibC.MS_BIND : 0) | flags, null);
+    }
 
     static void CreateFile(string path)
     {

@@ -68,7 +68,61 @@ public sealed class Spec
         for (var i = 0; i < (Linux?.Namespaces?.Count ?? 0); i++)
             if (!LinuxNamespace.Flags.ContainsKey(Linux!.Namespaces![i].Type))
                 throw new SpecException(source, $"linux.namespaces[{i}].type", $"unknown namespace \"{Linux.Namespaces[i].Type}\"");
+        ValidateIdMappings(source);
     }
+
+    /// <summary>The kernel's limit on lines in uid_map and gid_map.</summary>
+    public const int MaxIdMappings = 340;
+
+    /// <summary>
+    /// A new user namespace needs both maps, and they must map root (the C stage and init run as
+    /// the namespace's uid and gid 0) and the process's ids; the kernel would refuse overlapping
+    /// ranges or too many lines only after the namespace exists. A joined user namespace has its maps.
+    /// </summary>
+    void ValidateIdMappings(string source)
+    {
+        var userNs = Linux?.Namespaces?.FirstOrDefault(n => n.Type == "user");
+        var uids = Linux?.UidMappings ?? [];
+        var gids = Linux?.GidMappings ?? [];
+        if (userNs is null || userNs.Path is not null)
+        {
+            var why = userNs is null ? "needs a user namespace in linux.namespaces" : "must be empty when the user namespace is joined by path";
+            if (uids.Count > 0) throw new SpecException(source, "linux.uidMappings", why);
+            if (gids.Count > 0) throw new SpecException(source, "linux.gidMappings", why);
+            return;
+        }
+        CheckMappings(source, "linux.uidMappings", uids, [("linux.uidMappings", 0), ("process.user.uid", Process?.User.Uid ?? 0)]);
+        CheckMappings(source, "linux.gidMappings", gids,
+            [("linux.gidMappings", 0), ("process.user.gid", Process?.User.Gid ?? 0),
+             .. (Process?.User.AdditionalGids ?? []).Select((g, i) => ($"process.user.additionalGids[{i}]", g))]);
+    }
+
+    static void CheckMappings(string source, string field, List<LinuxIdMapping> mappings, (string Field, uint Id)[] needed)
+    {
+        if (mappings.Count == 0) throw new SpecException(source, field, "is required with a new user namespace");
+        if (mappings.Count > MaxIdMappings) throw new SpecException(source, field, $"has {mappings.Count} entries; the kernel takes at most {MaxIdMappings}");
+        for (var i = 0; i < mappings.Count; i++)
+        {
+            var m = mappings[i];
+            if (m.Size == 0) throw new SpecException(source, $"{field}[{i}].size", "must be at least 1");
+            if ((ulong)m.ContainerId + m.Size > 1UL << 32) throw new SpecException(source, $"{field}[{i}]", "containerID + size is beyond the last id (4294967295)");
+            if ((ulong)m.HostId + m.Size > 1UL << 32) throw new SpecException(source, $"{field}[{i}]", "hostID + size is beyond the last id (4294967295)");
+            for (var j = 0; j < i; j++)
+            {
+                if (Overlap(mappings[j].ContainerId, mappings[j].Size, m.ContainerId, m.Size))
+                    throw new SpecException(source, $"{field}[{i}]", $"its container ids overlap those of {field}[{j}]");
+                if (Overlap(mappings[j].HostId, mappings[j].Size, m.HostId, m.Size))
+                    throw new SpecException(source, $"{field}[{i}]", $"its host ids overlap those of {field}[{j}]");
+            }
+        }
+        foreach (var (name, id) in needed)
+            if (!mappings.Any(m => id >= m.ContainerId && id - m.ContainerId < m.Size))
+                throw new SpecException(source, name, name == field
+                    ? $"must map container id {id}: init runs as the user namespace's root"
+                    : $"{id} is not mapped by {field}");
+    }
+
+    static bool Overlap(uint a, uint aSize, uint b, uint bSize) => (ulong)a < (ulong)b + bSize && (ulong)b < (ulong)a + aSize;
 
     // System.Text.Json reports "$.process.user.uid"; users know the field as "process.user.uid".
     static string FieldOf(string? jsonPath) =>
