@@ -30,8 +30,12 @@ public sealed class Ipv6DaemonFixture : NetworkDaemonFixture
         return $"fd{b[0]:x2}:{b[1]:x2}{b[2]:x2}:{b[3]:x2}{b[4]:x2}:{b[5]:x2}{b[6]:x2}::";
     }
 
+    /// <summary>
+    /// --ip-forward=false: nothing here crosses beyond a bridge, and a test must not switch the
+    /// host's IPv6 forwarding on (which also stops its interfaces accepting router advertisements).
+    /// </summary>
     protected override string[] NetworkArgs =>
-        KernelHasIpv6 ? [.. base.NetworkArgs, "--ipv6", "--fixed-cidr-v6", Prefix6 + "/64"] : base.NetworkArgs;
+        KernelHasIpv6 ? [.. base.NetworkArgs, "--ip-forward=false", "--ipv6", "--fixed-cidr-v6", Prefix6 + "/64"] : base.NetworkArgs;
 
     public void RequireIpv6()
     {

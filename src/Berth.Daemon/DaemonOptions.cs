@@ -150,7 +150,7 @@ public sealed class DaemonOptions
             try
             {
                 if (o.Bip is not null) Berth.Network.Subnet.ParseHost(o.Bip);
-                if (o.FixedCidr is not null && o.Bip is not null && !Berth.Network.Subnet.ParseHost(o.Bip).Subnet.Contains(Berth.Network.Subnet.Parse(o.FixedCidr)))
+                if (o.FixedCidr is not null && o.Bip is not null && !Berth.Network.Subnet.ParseHost(o.Bip).Subnet.Contains(Berth.Network.Subnet.ParseV4(o.FixedCidr)))
                     throw new ArgumentException($"--fixed-cidr {o.FixedCidr} is not inside --bip {o.Bip}");
                 if (o.FixedCidr is not null) o.FixedCidr = Berth.Network.Subnet.ParseV4(o.FixedCidr).ToString();
                 if (o.FixedCidrV6 is not null)

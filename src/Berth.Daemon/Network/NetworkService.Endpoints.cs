@@ -207,7 +207,8 @@ public sealed partial class NetworkService
                 ep.GlobalIPv6Address = ""; ep.GlobalIPv6PrefixLen = 0; ep.IPv6Gateway = "";
             }
         }
-        if (hadPorts)
+        // Links' holes through ICC off follow their containers; the table is rewritten only when its text changed.
+        if (hadPorts || Bridges().Any(b => !b.Icc))
             try { ApplyFirewall(); }
             catch (Exception e) { LogTeardownFailed(c.Id, e.Message); }
     }

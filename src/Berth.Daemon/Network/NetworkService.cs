@@ -233,11 +233,25 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
 
     // ---- DNS names ----
 
-    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name)
+    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name) => Lookup(networkId, name, "");
+
+    /// <summary>
+    /// A container's addresses (IPv4, then IPv6 where the network has it) by name, short id or
+    /// alias; for <paramref name="askerId"/> its links' aliases too (--link db:alias on a user
+    /// network: Docker resolves the alias for the linking container only).
+    /// </summary>
+    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name, string askerId)
     {
         NetworkRecord? n;
         lock (_lock) _networks.TryGetValue(networkId, out n);
         if (n is null) return null;
+        if (askerId.Length > 0 && _containers.Find(askerId)?.Record.HostConfig.Links is { Count: > 0 } links)
+            foreach (var link in links)
+                if (SplitLink(link) is var (target, alias) && string.Equals(alias, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    name = target;
+                    break;
+                }
         var result = new List<IPAddress>();
         foreach (var c in _containers.All)
         {
@@ -286,10 +300,47 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
     void ApplyFirewall()
     {
         if (_firewall is null) return;
-        var bridges = Bridges().Select(b => new BridgeRules(b.BridgeName, b.ParsedSubnet, b.Internal, b.Icc, b.HasIPv6 ? b.ParsedSubnet6 : null)).ToList();
-        var ports = _containers.All.Where(c => c.IsRunning).SelectMany(c => PortRules(c.Record)).ToList();
+        var bridges = Bridges().Select(b => new BridgeRules(b.BridgeName, b.ParsedSubnet, b.Internal, b.Icc, b.HasIPv6 ? b.ParsedSubnet6 : null,
+            b.Icc ? null : LinkHoles(b))).ToList();
+        // A starting container is attached (its veths exist) before it counts as running.
+        var ports = _containers.All.Where(c => c.IsRunning || AttachedTo(c, null)).SelectMany(c => PortRules(c.Record)).ToList();
         try { _firewall.Apply(bridges, ports, loopbackViaProxy: _options.UserlandProxy); }
         catch (FirewallException e) { LogFirewallFailed(e.Message); throw new ApiException(500, "programming the firewall: " + e.Message); }
+    }
+
+    /// <summary>
+    /// On a network with ICC off, what links open, as Docker's legacy links do: the linking
+    /// container may reach each exposed port of the container it links to (both on this network).
+    /// </summary>
+    List<LinkHole> LinkHoles(NetworkRecord n)
+    {
+        var holes = new List<LinkHole>();
+        foreach (var c in _containers.All)
+        {
+            // Attached (veth on this network), not running: a starting container is attached first.
+            if (c.Record.HostConfig.Links is not { Count: > 0 } links || !AttachedTo(c, n.Id)
+                || !c.Record.Networks.TryGetValue(n.Name, out var from)) continue;
+            foreach (var link in links)
+            {
+                if (_containers.Find(SplitLink(link).Name) is not { } t || !AttachedTo(t, n.Id)
+                    || !t.Record.Networks.TryGetValue(n.Name, out var to)) continue;
+                foreach (var key in t.Record.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
+                {
+                    var (port, proto) = ParsePortKey(Normalise(key));
+                    if (from.IPAddress.Length > 0 && to.IPAddress.Length > 0)
+                        holes.Add(new LinkHole(IPAddress.Parse(from.IPAddress), IPAddress.Parse(to.IPAddress), proto, port));
+                    if (from.GlobalIPv6Address.Length > 0 && to.GlobalIPv6Address.Length > 0)
+                        holes.Add(new LinkHole(IPAddress.Parse(from.GlobalIPv6Address), IPAddress.Parse(to.GlobalIPv6Address), proto, port));
+                }
+            }
+        }
+        return holes;
+    }
+
+    /// <summary>Whether the container has its veth on the network (any network when null); veths are recorded under the record's lock.</summary>
+    static bool AttachedTo(Container c, string? networkId)
+    {
+        lock (c.Record) return networkId is null ? c.Record.NetworkState.HostVeths.Count > 0 : c.Record.NetworkState.HostVeths.ContainsKey(networkId);
     }
 
     IEnumerable<PortRule> PortRules(ContainerRecord r)

@@ -5,8 +5,14 @@ using System.Text;
 
 namespace Berth.Network.Bridge;
 
-/// <summary>What the firewall must know of one bridge network; <paramref name="Subnet6"/> when it has IPv6.</summary>
-public sealed record BridgeRules(string Bridge, Subnet Subnet, bool Internal, bool Icc, Subnet? Subnet6 = null);
+/// <summary>
+/// What the firewall must know of one bridge network: <paramref name="Subnet6"/> when it has IPv6,
+/// and with ICC off the <paramref name="Holes"/> that links open.
+/// </summary>
+public sealed record BridgeRules(string Bridge, Subnet Subnet, bool Internal, bool Icc, Subnet? Subnet6 = null, IReadOnlyList<LinkHole>? Holes = null);
+
+/// <summary>A link's way through ICC off: <paramref name="From"/> may reach <paramref name="To"/>'s port, and the replies come back.</summary>
+public sealed record LinkHole(IPAddress From, IPAddress To, ProtocolType Protocol, int Port);
 
 /// <summary>
 /// One published port: traffic to hostIp:hostPort (any local address of the container address's
@@ -92,6 +98,12 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
             {
                 sb.Append($"    iifname \"{b.Bridge}\" oifname != \"{b.Bridge}\" drop\n");
                 sb.Append($"    oifname \"{b.Bridge}\" iifname != \"{b.Bridge}\" drop\n");
+            }
+            foreach (var h in (b.Holes ?? []).Where(h => h.From.IsV6() == v6))
+            {
+                var proto = h.Protocol == ProtocolType.Udp ? "udp" : "tcp";
+                sb.Append($"    iifname \"{b.Bridge}\" oifname \"{b.Bridge}\" {ip} saddr {h.From} {ip} daddr {h.To} {proto} dport {h.Port} accept\n");
+                sb.Append($"    iifname \"{b.Bridge}\" oifname \"{b.Bridge}\" {ip} saddr {h.To} {ip} daddr {h.From} {proto} sport {h.Port} accept\n");
             }
             sb.Append($"    iifname \"{b.Bridge}\" oifname \"{b.Bridge}\" {(b.Icc ? "accept" : "drop")}\n");
             sb.Append($"    oifname \"{b.Bridge}\" ct state established,related accept\n");
