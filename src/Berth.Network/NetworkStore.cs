@@ -129,7 +129,7 @@ public sealed class NetworkStore
         {
             var rangeText = ipv6 ? n.IPRange6 : n.IPRange;
             var range = rangeText.Length > 0 ? Subnet.Parse(rangeText) : subnet;
-            UInt128 first = UInt128.Max(range.First, subnet.First + 1), last = UInt128.Min(range.Last, ipv6 ? subnet.Last : subnet.Last - 1);
+            UInt128 first = UInt128.Max(range.First, subnet.First + UInt128.One), last = UInt128.Min(range.Last, ipv6 ? subnet.Last : subnet.Last - UInt128.One);
             UInt128? free = null;
             for (var a = first; a <= last && a >= first; a++)
                 if (!taken.Contains(a)) { free = a; break; }
@@ -197,7 +197,7 @@ public sealed class NetworkStore
     public static Subnet PickSubnet6(Subnet pool, IEnumerable<Subnet> inUse)
     {
         var used = inUse.Where(u => u.IsV6 && u.PrefixLength > 0).ToList();
-        for (UInt128 i = 0; i < 65536; i++)
+        for (ulong i = 0; i < 65536; i++)
         {
             var s = pool.Nth(64, i);
             if (!used.Any(u => u.Overlaps(s))) return s;

@@ -76,10 +76,10 @@ public readonly record struct Subnet(IPAddress Network, int PrefixLength)
     public bool Overlaps(Subnet other) => Contains(other) || other.Contains(this);
 
     /// <summary>The n-th address of the prefix (1 = the usual gateway).</summary>
-    public IPAddress At(UInt128 n) => FromNumber(First + n, Network.AddressFamily);
+    public IPAddress At(ulong n) => FromNumber(First + n, Network.AddressFamily);
 
     /// <summary>The n-th prefix of length <paramref name="length"/> inside this one (a /64 of a /48).</summary>
-    public Subnet Nth(int length, UInt128 n) => new(FromNumber(First + (n << (Bits - length)), Network.AddressFamily), length);
+    public Subnet Nth(int length, ulong n) => new(FromNumber(First + ((UInt128)n << (Bits - length)), Network.AddressFamily), length);
 
     public static IPAddress Broadcast(IPAddress a, int prefixLength) =>
         FromNumber((ToNumber(a) & Mask(prefixLength, 32)) | (uint.MaxValue & ~Mask(prefixLength, 32)), AddressFamily.InterNetwork);
