@@ -24,10 +24,14 @@ public sealed class Ipv6DaemonFixture : NetworkDaemonFixture
     /// <summary>The default bridge's IPv6 prefix without its length, e.g. "fd3a:12:3456:789a::".</summary>
     public string Prefix6 { get; } = RandomUla64();
 
+    /// <summary>
+    /// A random ULA /64 prefix written as IPAddress prints it, so tests can compare strings: every
+    /// group has four digits without a leading zero (no zero group to compress).
+    /// </summary>
     public static string RandomUla64()
     {
-        var b = System.Security.Cryptography.RandomNumberGenerator.GetBytes(7);
-        return $"fd{b[0]:x2}:{b[1]:x2}{b[2]:x2}:{b[3]:x2}{b[4]:x2}:{b[5]:x2}{b[6]:x2}::";
+        int Group() => 0x1000 | Random.Shared.Next(0x1000);
+        return $"fd{Random.Shared.Next(0x10, 0x100):x2}:{Group():x}:{Group():x}:{Group():x}::";
     }
 
     /// <summary>
