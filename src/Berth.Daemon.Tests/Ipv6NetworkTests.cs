@@ -52,10 +52,11 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
             Assert.Equal("64", await Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6PrefixLen", net), net + "-srv")));
             Assert.Equal(prefix + "1", await Ok(d.Docker("inspect", "-f", Inspect("IPv6Gateway", net), net + "-srv")));
 
-            // By name and alias: the embedded DNS answers AAAA; the address itself over HTTP.
+            // By name and alias: the embedded DNS answers AAAA; the address itself over HTTP (with nc:
+            // this busybox-static's wget crashes when given -T).
             var output = await Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
                 $"ping -6 -c1 -W2 {net}-srv >/dev/null && echo by-name; ping -6 -c1 -W2 svc6 >/dev/null && echo by-alias; " +
-                $"wget -q -T 3 -O - http://[{srvIp6}]/; echo hosts:$(grep -c {prefix} /etc/hosts); ip -6 route"));
+                $"for i in $(seq 30); do printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 {srvIp6} 80 | grep hello && break; sleep 0.2; done; echo hosts:$(grep -c {prefix} /etc/hosts); ip -6 route"));
             var lines = output.Split('\n');
             Assert.Contains("by-name", lines);
             Assert.Contains("by-alias", lines);
@@ -114,7 +115,7 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
                 Assert.Single((await Ok(d.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", n))).Split(' '), s => s.Contains(':'));
             var sa = await V6Subnet(a);
             var sb = await V6Subnet(b);
-            Assert.Matches("^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::/64$", sa);
+            Assert.Matches("^fd[0-9a-f]{2}:[0-9a-f:]+/64$", sa);
             Assert.Matches("^fd", sb);
             Assert.NotEqual(sa, sb);
             Assert.DoesNotContain(d.Prefix6, sa + sb);
@@ -136,7 +137,7 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
             Assert.Equal("64", f[1]);
             Assert.Equal(d.Prefix6 + "1", f[2]);
             Assert.Equal(f[0], f[3]);
-            Assert.Contains("gateway-reachable", await Ok(d.Docker("exec", id, "sh", "-c", $"ping -6 -c1 -W2 {d.Prefix6}1 >/dev/null && echo gateway-reachable")));
+            Assert.Contains("gateway-reachable", await Ok(d.Docker("run", "--rm", "busybox", "sh", "-c", $"ping -6 -c1 -W2 {d.Prefix6}1 >/dev/null && echo gateway-reachable")));
             Assert.Equal("true", await Ok(d.Docker("network", "inspect", "-f", "{{.EnableIPv6}}", "bridge")));
         }
         finally { await d.Docker("rm", "-f", id); }
@@ -196,7 +197,7 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
             // An IPv4 gateway for the IPv6 subnet, through the API (the CLI refuses it before sending).
             using var client = d.Client();
             var resp = await client.PostAsync("/networks/create", new StringContent(
-                $$"""{"Name":"{{net}}z","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"{{Ipv6DaemonFixture.RandomUla64()}}/64","Gateway":"10.1.2.1"}]}}""",
+                $$$"""{"Name":"{{{net}}}z","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"{{{Ipv6DaemonFixture.RandomUla64()}}}/64","Gateway":"10.1.2.1"}]}}""",
                 System.Text.Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.BadRequest, resp.StatusCode);
             Assert.Contains("invalid gateway 10.1.2.1: parent subnet is an IPv6 block", await resp.Content.ReadAsStringAsync());
