@@ -102,6 +102,30 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
     }
 
     [Fact]
+    public async Task A_running_container_connected_to_an_ipv6_network_gets_its_ip6_on_a_new_interface()
+    {
+        d.RequireIpv6();
+        var net = "c6" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = Ipv6DaemonFixture.RandomUla64();
+        await Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
+        var id = await Ok(d.Docker("run", "-d", "busybox", "sleep", "600"));
+        try
+        {
+            await Ok(d.Docker("network", "connect", "--ip6", prefix + "77", net, id));
+            Assert.Equal(prefix + "77", await Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6Address", net), id)));
+            var probe = await Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c", $"ping -6 -c1 -W2 {prefix}77 >/dev/null && echo reachable"));
+            Assert.Equal("reachable", probe);
+            await Ok(d.Docker("network", "disconnect", net, id));
+            Assert.DoesNotContain(net, await Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", id)));
+        }
+        finally
+        {
+            await d.Docker("rm", "-f", id);
+            await d.Docker("network", "rm", net);
+        }
+    }
+
+    [Fact]
     public async Task Without_a_subnet_an_ipv6_network_gets_a_free_ula_64_of_its_own()
     {
         d.RequireIpv6();
