@@ -87,6 +87,15 @@ public class FormattingTests
         Assert.Equal("multiple overlapping subnet configuration is not supported", Assert.Throws<UsageException>(() => NetworkCommands.IpamConfigs(["10.9.0.0/16", "10.9.3.0/24"], [], [], new())).Message);
     }
 
+    [Fact]
+    public void Ipam_flags_of_both_families_group_under_their_own_subnet()
+    {
+        var cfg = NetworkCommands.IpamConfigs(["10.9.0.0/24", "fd12:3456:789a:1::/64"], ["fd12:3456:789a:1:0:1::/96"], ["fd12:3456:789a:1::fe", "10.9.0.254"], new());
+        Assert.Equal(("10.9.0.0/24", null, "10.9.0.254"), (cfg[0].Subnet, cfg[0].IPRange, cfg[0].Gateway));
+        Assert.Equal(("fd12:3456:789a:1::/64", "fd12:3456:789a:1:0:1::/96", "fd12:3456:789a:1::fe"), (cfg[1].Subnet, cfg[1].IPRange, cfg[1].Gateway));
+        Assert.Equal("no matching subnet for gateway fd00::1", Assert.Throws<UsageException>(() => NetworkCommands.IpamConfigs(["10.9.0.0/24"], [], ["fd00::1"], new())).Message);
+    }
+
     [Theory]
     [InlineData("berth-cli-test", "berth cli test")]
     [InlineData("com.example.build_id", "build id")]

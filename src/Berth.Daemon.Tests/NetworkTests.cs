@@ -314,4 +314,32 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
         }
         finally { await d.Docker("rm", "-f", id, client); }
     }
+
+    [Fact]
+    public async Task A_link_on_a_user_network_resolves_its_alias_and_opens_icc_off_for_exposed_ports_only()
+    {
+        d.Require();
+        var net = "li" + Guid.NewGuid().ToString("N")[..8];
+        await Ok(d.Docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", net));
+        try
+        {
+            await Ok(d.Docker("run", "-d", "--name", net + "-db", "--network", net, "--expose", "80", "busybox", "sh", "-c", HttpdCmd));
+            await Ok(d.Docker("run", "-d", "--name", net + "-other", "--network", net, "--expose", "80", "busybox", "sh", "-c", HttpdCmd));
+            // nc, not wget: this busybox-static's wget crashes when given -T.
+            const string get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2";
+            var output = await Ok(d.Docker("run", "--rm", "--network", net, "--link", $"{net}-db:dbalias", "busybox", "sh", "-c",
+                $"for i in $(seq 20); do {get} dbalias 80 | grep hello && break; sleep 0.2; done; {get} {net}-other 80 | grep hello || echo other-blocked"));
+            var lines = output.Split('\n');
+            Assert.Contains("hello-from-berth", lines);
+            Assert.Contains("other-blocked", lines);
+            // The alias is the linking container's only.
+            var (_, unlinked, _) = await d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c", "nslookup dbalias 127.0.0.11 >/dev/null 2>&1 || echo unknown");
+            Assert.Contains("unknown", unlinked);
+        }
+        finally
+        {
+            await d.Docker("rm", "-f", net + "-db", net + "-other");
+            await d.Docker("network", "rm", net);
+        }
+    }
 }

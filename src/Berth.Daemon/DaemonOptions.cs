@@ -47,6 +47,10 @@ public sealed class DaemonOptions
     public string? Bip { get; set; }
     /// <summary>--fixed-cidr: the part of the default subnet container addresses come from.</summary>
     public string? FixedCidr { get; set; }
+    /// <summary>--ipv6: the default bridge gets an IPv6 subnet too (--fixed-cidr-v6, else one from Berth's ULA pool).</summary>
+    public bool Ipv6 { get; set; }
+    /// <summary>--fixed-cidr-v6: the default bridge's IPv6 subnet.</summary>
+    public string? FixedCidrV6 { get; set; }
     public int Mtu { get; set; } = 1500;
     public bool Iptables { get; set; } = true;
     public bool IpForward { get; set; } = true;
@@ -91,6 +95,8 @@ public sealed class DaemonOptions
         var binDir = new Option<string?>("--bin-dir") { Description = "Directory holding berth-shim and berth-runc (default: beside berthd)" };
         var bip = new Option<string?>("--bip") { Description = "Specify network bridge IP (CIDR)" };
         var fixedCidr = new Option<string?>("--fixed-cidr") { Description = "IPv4 subnet for fixed IPs" };
+        var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking on the default bridge", Arity = ArgumentArity.ZeroOrOne };
+        var fixedCidrV6 = new Option<string?>("--fixed-cidr-v6") { Description = "IPv6 subnet for the default bridge" };
         var mtu = new Option<int>("--mtu") { Description = "Set the containers network MTU", DefaultValueFactory = _ => 1500 };
         var iptables = new Option<bool>("--iptables") { Description = "Enable addition of firewall rules (Berth's own nftables table)", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
         var ipForward = new Option<bool>("--ip-forward") { Description = "Enable net.ipv4.ip_forward", DefaultValueFactory = _ => true, Arity = ArgumentArity.ZeroOrOne };
@@ -107,7 +113,7 @@ public sealed class DaemonOptions
         var root = new RootCommand("berthd: the Berth container engine daemon")
         {
             host, dataRoot, execRoot, storage, pidfile, logLevel, debug, bridge, tls, tlsVerify, tlsCa, tlsCert, tlsKey,
-            addRuntime, defaultRuntime, binDir, iptables, liveRestore, bip, fixedCidr, mtu, ipForward, userlandProxy, icc,
+            addRuntime, defaultRuntime, binDir, iptables, liveRestore, bip, fixedCidr, ipv6, fixedCidrV6, mtu, ipForward, userlandProxy, icc,
             maxDownloads, maxUploads, insecure, mirrors, certsDir,
         };
         var parsed = root.Parse(args);
@@ -132,6 +138,8 @@ public sealed class DaemonOptions
             o.Bridge = parsed.GetValue(bridge)!;
             o.Bip = parsed.GetValue(bip);
             o.FixedCidr = parsed.GetValue(fixedCidr);
+            o.Ipv6 = parsed.GetValue(ipv6);
+            o.FixedCidrV6 = parsed.GetValue(fixedCidrV6);
             o.Mtu = parsed.GetValue(mtu);
             o.Iptables = parsed.GetValue(iptables);
             o.IpForward = parsed.GetValue(ipForward);
@@ -142,9 +150,17 @@ public sealed class DaemonOptions
             try
             {
                 if (o.Bip is not null) Berth.Network.Subnet.ParseHost(o.Bip);
-                if (o.FixedCidr is not null && o.Bip is not null && !Berth.Network.Subnet.ParseHost(o.Bip).Subnet.Contains(Berth.Network.Subnet.Parse(o.FixedCidr)))
+                if (o.FixedCidr is not null && o.Bip is not null && !Berth.Network.Subnet.ParseHost(o.Bip).Subnet.Contains(Berth.Network.Subnet.ParseV4(o.FixedCidr)))
                     throw new ArgumentException($"--fixed-cidr {o.FixedCidr} is not inside --bip {o.Bip}");
-                if (o.FixedCidr is not null) o.FixedCidr = Berth.Network.Subnet.Parse(o.FixedCidr).ToString();
+                if (o.FixedCidr is not null) o.FixedCidr = Berth.Network.Subnet.ParseV4(o.FixedCidr).ToString();
+                if (o.FixedCidrV6 is not null)
+                {
+                    // Without --ipv6 the subnet would go unused; saying so beats ignoring it.
+                    if (!o.Ipv6) throw new ArgumentException("--fixed-cidr-v6 needs --ipv6");
+                    var v6 = Berth.Network.Subnet.ParseV6(o.FixedCidrV6);
+                    if (v6.PrefixLength > 124) throw new ArgumentException($"--fixed-cidr-v6 {o.FixedCidrV6}: the prefix is too small for containers (at most /124)");
+                    o.FixedCidrV6 = v6.ToString();
+                }
             }
             catch (FormatException e) { throw new ArgumentException(e.Message); }
             o.TlsVerify = parsed.GetValue(tlsVerify);

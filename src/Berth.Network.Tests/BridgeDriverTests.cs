@@ -37,17 +37,17 @@ public sealed class BridgeDriverTests : IDisposable
 
     static bool HasNft() => File.Exists("/usr/sbin/nft") || File.Exists("/usr/bin/nft");
 
-    static Socket ListenIn(string ns, int port) => Dns.NetworkNamespace.Run(ns, () =>
+    static Socket ListenIn(string ns, int port, bool ipv6 = false) => Dns.NetworkNamespace.Run(ns, () =>
     {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Any, port));
+        var s = new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(ipv6 ? IPAddress.IPv6Any : IPAddress.Any, port));
         s.Listen();
         return s;
     });
 
     static bool CanConnect(string ns, IPEndPoint to)
     {
-        using var s = Dns.NetworkNamespace.Run(ns, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        using var s = Dns.NetworkNamespace.Run(ns, () => new Socket(to.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
         try
         {
             return s.ConnectAsync(to).Wait(TimeSpan.FromSeconds(2));
@@ -106,5 +106,84 @@ public sealed class BridgeDriverTests : IDisposable
 
         fw.Remove();
         Assert.False(fw.Exists());
+    }
+
+    static bool KernelHasIpv6() => File.Exists("/proc/net/if_inet6");
+
+    readonly NetworkRecord _net6 = new()
+    {
+        Id = "n6", Name = "t6", BridgeName = "tbr6", Subnet = "10.78.0.0/24", Gateway = "10.78.0.1", Mtu = 1500,
+        EnableIPv6 = true, Subnet6 = "fd77:1:2:3::/64", Gateway6 = "fd77:1:2:3::1",
+    };
+
+    [Fact]
+    public void Ipv6_containers_reach_each_other_and_the_gateway_at_once_with_an_ipv6_default_route()
+    {
+        if (!KernelHasIpv6()) Assert.Skip("the host kernel has no IPv6 (/proc/net/if_inet6 is missing)");
+        _driver.EnsureBridge(_net6);
+        // A namespace whose IPv6 is off by default (as on hosts booted that way) still gets its address.
+        Dns.NetworkNamespace.Run(_b.Path, () => { File.WriteAllText("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"); return true; });
+        var ea = _driver.Attach(_net6, _a.Path, "eth0", IPAddress.Parse("10.78.0.2"), IPAddress.Parse("fd77:1:2:3::2"));
+        _driver.Attach(_net6, _b.Path, "eth0", IPAddress.Parse("10.78.0.3"), IPAddress.Parse("fd77:1:2:3::3"));
+        Assert.Equal(IPAddress.Parse("fd77:1:2:3::2"), ea.Address6);
+        using (var inner = Rtnl.OpenIn(_a.Path))
+            Assert.Contains(inner.ListRoutes(ipv6: true), r => r.PrefixLength == 0);
+
+        // No DAD: the addresses work the moment Attach returns, without waiting.
+        using var server = ListenIn(_a.Path, 8080, ipv6: true);
+        Assert.True(CanConnect(_b.Path, new IPEndPoint(IPAddress.Parse("fd77:1:2:3::2"), 8080)));
+        Assert.True(CanConnect(_host.Path, new IPEndPoint(IPAddress.Parse("fd77:1:2:3::2"), 8080)));
+        using var onGateway = ListenIn(_host.Path, 8081, ipv6: true);
+        Assert.True(CanConnect(_a.Path, new IPEndPoint(IPAddress.Parse("fd77:1:2:3::1"), 8081)));
+    }
+
+    [Fact]
+    public void A_network_without_ipv6_gets_no_ipv6_address_or_route()
+    {
+        _driver.EnsureBridge(_net);
+        _driver.Attach(_net, _a.Path, "eth0", IPAddress.Parse("10.77.0.2"));
+        using var inner = Rtnl.OpenIn(_a.Path);
+        Assert.DoesNotContain(inner.ListRoutes(ipv6: true), r => r.PrefixLength == 0);
+        Assert.DoesNotContain(inner.ListRoutes(ipv6: true), r => r.Destination.GetAddressBytes()[0] == 0xfd);
+    }
+
+    [Fact]
+    public void Ipv6_rules_isolate_like_ipv4_and_the_ip6_table_exists_only_with_an_ipv6_network()
+    {
+        if (!HasNft()) Assert.Skip("nft is not installed");
+        if (!KernelHasIpv6()) Assert.Skip("the host kernel has no IPv6 (/proc/net/if_inet6 is missing)");
+        _driver.EnsureBridge(_net6);
+        var ea = _driver.Attach(_net6, _a.Path, "eth0", IPAddress.Parse("10.78.0.2"), IPAddress.Parse("fd77:1:2:3::2"));
+        _driver.Attach(_net6, _b.Path, "eth0", IPAddress.Parse("10.78.0.3"), IPAddress.Parse("fd77:1:2:3::3"));
+        var fw = new NftFirewall("berth-test6", _host.Path);
+        using var server = ListenIn(_a.Path, 80, ipv6: true);
+        var a6 = new IPEndPoint(ea.Address6!, 80);
+
+        var rules = new BridgeRules("tbr6", _net6.ParsedSubnet, Internal: false, Icc: false, _net6.ParsedSubnet6);
+        fw.Apply([rules], [new PortRule(ProtocolType.Tcp, IPAddress.Parse("fd77:1:2:3::1"), 18080, ea.Address6!, 80, "tbr6")]);
+        Assert.True(fw.Exists(ipv6: true));
+        Assert.False(CanConnect(_b.Path, a6)); // icc off holds for IPv6 too
+        Assert.Contains("ip6 saddr fd77:1:2:3::/64 oifname != \"tbr6\" masquerade", fw.Render([rules], []));
+
+        fw.Apply([rules with { Icc = true }], []);
+        Assert.True(CanConnect(_b.Path, a6));
+
+        fw.Apply([rules with { Subnet6 = null }], []);
+        Assert.False(fw.Exists(ipv6: true));
+        Assert.True(fw.Exists());
+        fw.Apply([rules], []);
+        fw.Remove();
+        Assert.False(fw.Exists(ipv6: true));
+        Assert.False(fw.Exists());
+    }
+
+    [Fact]
+    public void Ipv4_only_rules_render_no_ip6_table()
+    {
+        var fw = new NftFirewall("berth-test");
+        var text = fw.Render([new BridgeRules("tbr", _net.ParsedSubnet, Internal: false, Icc: true)],
+                             [new PortRule(ProtocolType.Tcp, null, 18080, IPAddress.Parse("10.77.0.2"), 80, "tbr")]);
+        Assert.DoesNotContain("ip6", text);
+        Assert.Contains("tcp dport 18080 dnat to 10.77.0.2:80", text);
     }
 }

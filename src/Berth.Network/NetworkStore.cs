@@ -22,6 +22,10 @@ public sealed class NetworkRecord
     public string Gateway { get; set; } = "";
     /// <summary>Where container addresses come from, inside <see cref="Subnet"/>; empty = the whole subnet.</summary>
     public string IPRange { get; set; } = "";
+    /// <summary>IPv6 subnet, gateway and range when <see cref="EnableIPv6"/>; empty otherwise.</summary>
+    public string Subnet6 { get; set; } = "";
+    public string Gateway6 { get; set; } = "";
+    public string IPRange6 { get; set; } = "";
     /// <summary>The Linux bridge device; empty for host and none.</summary>
     public string BridgeName { get; set; } = "";
     public int Mtu { get; set; } = 1500;
@@ -34,6 +38,10 @@ public sealed class NetworkRecord
     [JsonIgnore] public bool IsPredefined => Name is "bridge" or "host" or "none";
     [JsonIgnore] public Subnet ParsedSubnet => Network.Subnet.Parse(Subnet);
     [JsonIgnore] public IPAddress GatewayAddress => IPAddress.Parse(Gateway);
+    /// <summary>True when the network has an IPv6 subnet: only then does any IPv6 work happen for it.</summary>
+    [JsonIgnore] public bool HasIPv6 => EnableIPv6 && Subnet6.Length > 0;
+    [JsonIgnore] public Subnet ParsedSubnet6 => Network.Subnet.Parse(Subnet6);
+    [JsonIgnore] public IPAddress GatewayAddress6 => IPAddress.Parse(Gateway6);
 }
 
 /// <summary>
@@ -59,6 +67,16 @@ public sealed class NetworkStore
                 PRIMARY KEY (network_id, address),
                 UNIQUE (network_id, container_id));
             """,
+            // IPv6 addresses in a table of their own, so a container holds one address per family
+            // and the IPv4-only path runs exactly the statements it ran before.
+            """
+            CREATE TABLE ip6_allocations (
+                network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+                address TEXT NOT NULL,
+                container_id TEXT NOT NULL,
+                PRIMARY KEY (network_id, address),
+                UNIQUE (network_id, container_id));
+            """,
         });
     }
 
@@ -77,55 +95,66 @@ public sealed class NetworkStore
     public void Remove(string id) => _db.Write((c, tx) => MetadataDb.Exec(c, tx, "DELETE FROM networks WHERE id = $id", ("$id", id)));
 
     /// <summary>
-    /// The address of <paramref name="containerId"/> on the network: its existing allocation, the
-    /// <paramref name="requested"/> one when free, else the lowest free address of the IP range
-    /// (never the network, gateway or broadcast address).
+    /// The address of <paramref name="containerId"/> on the network, of the family
+    /// <paramref name="ipv6"/> picks: its existing allocation, the <paramref name="requested"/> one
+    /// when free, else the lowest free address of the IP range (never the network address, the
+    /// gateway or, for IPv4, the broadcast address).
     /// </summary>
-    public IPAddress Allocate(NetworkRecord n, string containerId, IPAddress? requested = null) => _db.Write((c, tx) =>
+    public IPAddress Allocate(NetworkRecord n, string containerId, IPAddress? requested = null, bool ipv6 = false) => _db.Write((c, tx) =>
     {
-        var existing = MetadataDb.Scalar(c, tx, "SELECT address FROM ip_allocations WHERE network_id = $n AND container_id = $c",
+        var table = ipv6 ? "ip6_allocations" : "ip_allocations";
+        var family = ipv6 ? "IPv6" : "IPv4";
+        var existing = MetadataDb.Scalar(c, tx, $"SELECT address FROM {table} WHERE network_id = $n AND container_id = $c",
             ("$n", n.Id), ("$c", containerId)) as string;
         if (existing is not null && (requested is null || requested.ToString() == existing)) return IPAddress.Parse(existing);
         if (existing is not null)
-            MetadataDb.Exec(c, tx, "DELETE FROM ip_allocations WHERE network_id = $n AND container_id = $c", ("$n", n.Id), ("$c", containerId));
+            MetadataDb.Exec(c, tx, $"DELETE FROM {table} WHERE network_id = $n AND container_id = $c", ("$n", n.Id), ("$c", containerId));
 
-        var subnet = n.ParsedSubnet;
-        var taken = new HashSet<uint>();
-        using (var cmd = MetadataDb.Command(c, tx, "SELECT address FROM ip_allocations WHERE network_id = $n", ("$n", n.Id)))
+        var subnet = ipv6 ? n.ParsedSubnet6 : n.ParsedSubnet;
+        var taken = new HashSet<UInt128>();
+        using (var cmd = MetadataDb.Command(c, tx, $"SELECT address FROM {table} WHERE network_id = $n", ("$n", n.Id)))
         using (var r = cmd.ExecuteReader())
-            while (r.Read()) taken.Add(Subnet.ToUInt(IPAddress.Parse(r.GetString(0))));
-        taken.Add(Subnet.ToUInt(n.GatewayAddress));
+            while (r.Read()) taken.Add(Subnet.ToNumber(IPAddress.Parse(r.GetString(0))));
+        taken.Add(Subnet.ToNumber(ipv6 ? n.GatewayAddress6 : n.GatewayAddress));
         IPAddress address;
         if (requested is not null)
         {
             if (!subnet.Contains(requested))
-                throw new IpamException($"no available IPv4 addresses on this network's address pools: {n.Name} ({requested} is not in {subnet})");
-            if (taken.Contains(Subnet.ToUInt(requested)))
+                throw new IpamException($"no available {family} addresses on this network's address pools: {n.Name} ({requested} is not in {subnet})");
+            if (taken.Contains(Subnet.ToNumber(requested)))
                 throw new IpamException($"Address already in use: {requested}");
             address = requested;
         }
         else
         {
-            var range = n.IPRange.Length > 0 ? Subnet.Parse(n.IPRange) : subnet;
-            uint first = Math.Max(range.First, subnet.First + 1), last = Math.Min(range.Last, subnet.Last - 1);
-            uint? free = null;
-            for (uint a = first; a <= last && a >= first; a++)
+            var rangeText = ipv6 ? n.IPRange6 : n.IPRange;
+            var range = rangeText.Length > 0 ? Subnet.Parse(rangeText) : subnet;
+            UInt128 first = UInt128.Max(range.First, subnet.First + UInt128.One), last = UInt128.Min(range.Last, ipv6 ? subnet.Last : subnet.Last - UInt128.One);
+            UInt128? free = null;
+            for (var a = first; a <= last && a >= first; a++)
                 if (!taken.Contains(a)) { free = a; break; }
-            address = Subnet.FromUInt(free ?? throw new IpamException($"no available IPv4 addresses on this network's address pools: {n.Name} ({subnet})"));
+            address = Subnet.FromNumber(free ?? throw new IpamException($"no available {family} addresses on this network's address pools: {n.Name} ({subnet})"),
+                subnet.Network.AddressFamily);
         }
-        MetadataDb.Exec(c, tx, "INSERT INTO ip_allocations (network_id, address, container_id) VALUES ($n, $a, $c)",
+        MetadataDb.Exec(c, tx, $"INSERT INTO {table} (network_id, address, container_id) VALUES ($n, $a, $c)",
             ("$n", n.Id), ("$a", address.ToString()), ("$c", containerId));
         return address;
     });
 
-    public void Release(string networkId, string containerId) => _db.Write((c, tx) => MetadataDb.Exec(c, tx,
-        "DELETE FROM ip_allocations WHERE network_id = $n AND container_id = $c", ("$n", networkId), ("$c", containerId)));
+    /// <summary>Frees the container's address on the network; with <paramref name="ipv6"/> its IPv6 address too.</summary>
+    public void Release(string networkId, string containerId, bool ipv6 = false) => _db.Write((c, tx) =>
+    {
+        MetadataDb.Exec(c, tx, "DELETE FROM ip_allocations WHERE network_id = $n AND container_id = $c", ("$n", networkId), ("$c", containerId));
+        if (ipv6)
+            MetadataDb.Exec(c, tx, "DELETE FROM ip6_allocations WHERE network_id = $n AND container_id = $c", ("$n", networkId), ("$c", containerId));
+    });
 
-    /// <summary>All allocations: (network id, container id, address).</summary>
+    /// <summary>All allocations of both families: (network id, container id, address).</summary>
     public IReadOnlyList<(string NetworkId, string ContainerId, IPAddress Address)> Allocations() => _db.Read(c =>
     {
         var list = new List<(string, string, IPAddress)>();
-        using var cmd = MetadataDb.Command(c, null, "SELECT network_id, container_id, address FROM ip_allocations");
+        using var cmd = MetadataDb.Command(c, null,
+            "SELECT network_id, container_id, address FROM ip_allocations UNION ALL SELECT network_id, container_id, address FROM ip6_allocations");
         using var r = cmd.ExecuteReader();
         while (r.Read()) list.Add((r.GetString(0), r.GetString(1), IPAddress.Parse(r.GetString(2))));
         return list;
@@ -148,6 +177,32 @@ public sealed class NetworkStore
         foreach (var s in candidates)
             if (!used.Any(u => u.PrefixLength > 0 && u.Overlaps(s))) return s;
         throw new IpamException("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network");
+    }
+
+    /// <summary>
+    /// Berth's IPv6 pool, as Docker's default one: a ULA /48 (fdXX:XXXX:XXXX::/48) derived from
+    /// <paramref name="seed"/> (the daemon's data root), so it is stable across restarts and two
+    /// daemons on one host draw from different ones.
+    /// </summary>
+    public static Subnet Ipv6Pool(string seed)
+    {
+        var h = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(seed));
+        var b = new byte[16];
+        b[0] = 0xfd;
+        h.AsSpan(0, 5).CopyTo(b.AsSpan(1));
+        return new Subnet(new IPAddress(b), 48);
+    }
+
+    /// <summary>The first /64 of <paramref name="pool"/> that overlaps nothing in <paramref name="inUse"/> (other networks, host routes).</summary>
+    public static Subnet PickSubnet6(Subnet pool, IEnumerable<Subnet> inUse)
+    {
+        var used = inUse.Where(u => u.IsV6 && u.PrefixLength > 0).ToList();
+        for (ulong i = 0; i < 65536; i++)
+        {
+            var s = pool.Nth(64, i);
+            if (!used.Any(u => u.Overlaps(s))) return s;
+        }
+        throw new IpamException("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network");
     }
 }
 

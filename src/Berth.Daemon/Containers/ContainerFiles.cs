@@ -29,8 +29,9 @@ public sealed class ContainerFiles(string dataRoot, string execRoot, string id)
     /// <param name="address">The container's address on its main network, which /etc/hosts maps its hostname to.</param>
     /// <param name="embeddedDns">On a user-defined network: resolv.conf points at the embedded DNS server (127.0.0.11), which forwards to --dns.</param>
     /// <param name="hostGateway">What --add-host NAME:host-gateway maps to.</param>
+    /// <param name="address6">The container's IPv6 address on its main network, when that network has IPv6; mapped to its hostname too.</param>
     public void WriteNetworkFiles(string hostname, string? domainname, bool hostNetwork, System.Net.IPAddress? address, bool embeddedDns, System.Net.IPAddress? hostGateway,
-        IEnumerable<string>? extraHosts, IEnumerable<string>? dns, IEnumerable<string>? dnsSearch, IEnumerable<string>? dnsOptions)
+        IEnumerable<string>? extraHosts, IEnumerable<string>? dns, IEnumerable<string>? dnsSearch, IEnumerable<string>? dnsOptions, System.Net.IPAddress? address6 = null)
     {
         Directory.CreateDirectory(Dir);
         if (hostNetwork)
@@ -54,6 +55,7 @@ public sealed class ContainerFiles(string dataRoot, string execRoot, string id)
                 hosts += $"{ip}\t{h[..i]}\n";
             }
             if (address is not null) hosts += $"{address}\t{fqdn}\n";
+            if (address6 is not null) hosts += $"{address6}\t{fqdn}\n";
             Write(HostsPath, hosts);
         }
         Write(ResolvConfPath, ResolvConf(hostNetwork, embeddedDns ? ["127.0.0.11"] : dns, dnsSearch, embeddedDns ? (dnsOptions?.ToList() is { Count: > 0 } o ? o : ["ndots:0"]) : dnsOptions));

@@ -102,7 +102,7 @@ public sealed partial class ContainerService
                 var net = _network.PrepareStart(c);
                 networkPrepared = true;
                 files.WriteNetworkFiles(hostname, r.Config.Domainname, h.NetworkMode == "host", net.Address, net.EmbeddedDns, net.HostGateway,
-                    (h.ExtraHosts ?? []).Concat(net.LinkHosts), h.Dns, h.DnsSearch, h.DnsOptions);
+                    (h.ExtraHosts ?? []).Concat(net.LinkHosts), h.Dns, h.DnsSearch, h.DnsOptions, net.Address6);
                 linkEnv = net.LinkEnv;
             }
             var spec = SpecBuilder.Build(r, rootfs, user, netFiles, joinNetns, linkEnv);

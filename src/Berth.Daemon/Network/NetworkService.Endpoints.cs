@@ -10,11 +10,11 @@ using Berth.Network.Proxy;
 namespace Berth.Daemon.Network;
 
 /// <summary>
-/// What a container's files and process need from its network: its address for /etc/hosts,
+/// What a container's files and process need from its network: its addresses for /etc/hosts,
 /// whether the embedded DNS serves it, and its links' /etc/hosts entries (in --add-host's
 /// NAME:IP form) and environment variables.
 /// </summary>
-public sealed record NetworkFilesInfo(IPAddress? Address, bool EmbeddedDns, IPAddress? HostGateway, IReadOnlyList<string> LinkHosts, IReadOnlyList<string> LinkEnv);
+public sealed record NetworkFilesInfo(IPAddress? Address, IPAddress? Address6, bool EmbeddedDns, IPAddress? HostGateway, IReadOnlyList<string> LinkHosts, IReadOnlyList<string> LinkEnv);
 
 // The container hooks: create (validate and record the networks), start (addresses and ports
 // before the process exists, veths once its namespace does), exit (undo all of it).
@@ -54,28 +54,71 @@ public sealed partial class NetworkService
             foreach (var key in h.PortBindings?.Keys ?? Enumerable.Empty<string>()) ParsePortKey(key);
         var requested = networking?.EndpointsConfig is { } eps
             ? eps.FirstOrDefault(e => e.Key == n.Name || e.Key == n.Id || e.Key == mode).Value : null;
-        r.Networks = new() { [n.Name] = NewEndpointConfig(n, requested) };
+        r.Networks = new() { [n.Name] = NewEndpointConfig(n, requested, $"invalid config for network {n.Name}: ") };
         // Docker takes further networks only through `network connect`; the CLI does exactly that.
     }
 
-    EndpointSettings NewEndpointConfig(NetworkRecord n, EndpointSettings? requested)
+    /// <summary>
+    /// The endpoint a container asks for on <paramref name="n"/>, checked as Docker checks it: fixed
+    /// addresses only on user networks, of the right family and inside the network's subnet
+    /// (an --ip6 needs a network with IPv6). <paramref name="context"/> prefixes errors, as
+    /// create's "invalid config for network NAME: ".
+    /// </summary>
+    EndpointSettings NewEndpointConfig(NetworkRecord n, EndpointSettings? requested, string context)
     {
-        var ip = requested?.IPAMConfig?.IPv4Address;
+        string? ip = requested?.IPAMConfig?.IPv4Address, ip6 = requested?.IPAMConfig?.IPv6Address;
+        bool fixedAddress = !string.IsNullOrEmpty(ip) || !string.IsNullOrEmpty(ip6);
+        if (fixedAddress && n.IsDefaultBridge) throw ApiException.BadRequest("user specified IP address is supported on user defined networks only");
+        var errors = new List<string>();
         if (!string.IsNullOrEmpty(ip))
         {
-            if (n.IsDefaultBridge) throw ApiException.BadRequest("user specified IP address is supported on user defined networks only");
-            if (!IPAddress.TryParse(ip, out var a) || !n.ParsedSubnet.Contains(a))
-                throw ApiException.BadRequest($"invalid IPv4 address {ip}: not in the network's subnet {n.Subnet}");
+            if (!IPAddress.TryParse(ip, out var a) || a.AddressFamily != AddressFamily.InterNetwork || a.Equals(IPAddress.Any))
+                errors.Add($"invalid IPv4 address: {ip}");
+            else if (!n.ParsedSubnet.Contains(a)) errors.Add($"no configured subnet or ip-range contain the IP address {ip}");
         }
+        if (!string.IsNullOrEmpty(ip6))
+        {
+            if (!IPAddress.TryParse(ip6, out var a) || a.AddressFamily != AddressFamily.InterNetworkV6 || a.Equals(IPAddress.IPv6Any))
+                errors.Add($"invalid IPv6 address: {ip6}");
+            else if (!n.HasIPv6) errors.Add("user specified IP address is supported only when connecting to networks with user configured subnets");
+            else if (!n.ParsedSubnet6.Contains(a)) errors.Add($"no configured subnet or ip-range contain the IP address {ip6}");
+        }
+        if (errors.Count > 0) throw ApiException.BadRequest($"{context}invalid endpoint settings:\n{string.Join("\n", errors)}");
         if (n.IsDefaultBridge && requested?.Aliases is { Count: > 0 })
             throw ApiException.BadRequest("network-scoped alias is supported only for containers in user defined networks");
         return new EndpointSettings
         {
             NetworkID = n.Id,
-            IPAMConfig = string.IsNullOrEmpty(ip) ? null : new EndpointIpamConfig { IPv4Address = ip },
+            IPAMConfig = fixedAddress ? new EndpointIpamConfig { IPv4Address = string.IsNullOrEmpty(ip) ? null : ip, IPv6Address = string.IsNullOrEmpty(ip6) ? null : ip6 } : null,
             Aliases = requested?.Aliases is { Count: > 0 } al ? al.ToList() : null,
             DriverOpts = requested?.DriverOpts,
         };
+    }
+
+    /// <summary>
+    /// The container's addresses on the network from IPAM (its fixed ones when asked for), and the
+    /// endpoint's operational fields; the IPv6 ones only on a network with IPv6.
+    /// </summary>
+    void AssignAddresses(Container c, NetworkRecord n, EndpointSettings ep)
+    {
+        try
+        {
+            var ip = _store.Allocate(n, c.Id, ep.IPAMConfig?.IPv4Address is { Length: > 0 } s ? IPAddress.Parse(s) : null);
+            ep.NetworkID = n.Id;
+            ep.IPAddress = ip.ToString();
+            ep.IPPrefixLen = n.ParsedSubnet.PrefixLength;
+            ep.Gateway = n.Internal ? "" : n.Gateway;
+            ep.MacAddress = FormatMac(Berth.Network.Bridge.BridgeDriver.MacFor(ip));
+            if (n.HasIPv6)
+            {
+                var ip6 = _store.Allocate(n, c.Id, ep.IPAMConfig?.IPv6Address is { Length: > 0 } s6 ? IPAddress.Parse(s6) : null, ipv6: true);
+                ep.GlobalIPv6Address = ip6.ToString();
+                ep.GlobalIPv6PrefixLen = n.ParsedSubnet6.PrefixLength;
+                ep.IPv6Gateway = n.Internal ? "" : n.Gateway6;
+            }
+            ep.EndpointID = NewId();
+        }
+        catch (IpamException e) { throw ApiException.BadRequest(e.Message); }
     }
 
     /// <summary>
@@ -87,24 +130,12 @@ public sealed partial class NetworkService
         var r = c.Record;
         var hostGateway = ByName("bridge") is { Driver: "bridge" } b && Enabled ? b.GatewayAddress : null;
         if (!Enabled || r.HostConfig.NetworkMode is "host" or "none" || r.HostConfig.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
-            return new NetworkFilesInfo(null, false, hostGateway, [], []);
+            return new NetworkFilesInfo(null, null, false, hostGateway, [], []);
         var (linkHosts, linkEnv) = ResolveLinks(r);
         try
         {
             foreach (var (name, ep) in r.Networks)
-            {
-                var n = Find(ep.NetworkID.Length > 0 ? ep.NetworkID : name);
-                var wanted = ep.IPAMConfig?.IPv4Address is { Length: > 0 } s ? IPAddress.Parse(s) : null;
-                IPAddress ip;
-                try { ip = _store.Allocate(n, c.Id, wanted); }
-                catch (IpamException e) { throw ApiException.BadRequest(e.Message); }
-                ep.NetworkID = n.Id;
-                ep.IPAddress = ip.ToString();
-                ep.IPPrefixLen = n.ParsedSubnet.PrefixLength;
-                ep.Gateway = n.Internal ? "" : n.Gateway;
-                ep.MacAddress = FormatMac(Berth.Network.Bridge.BridgeDriver.MacFor(ip));
-                ep.EndpointID = NewId();
-            }
+                AssignAddresses(c, Find(ep.NetworkID.Length > 0 ? ep.NetworkID : name), ep);
             AssignPorts(r);
             HoldPorts(c);
         }
@@ -114,9 +145,11 @@ public sealed partial class NetworkService
             throw;
         }
         var primary = PrimaryNetwork(r);
-        var addr = primary is not null && r.Networks.TryGetValue(primary.Name, out var pe) && pe.IPAddress.Length > 0 ? IPAddress.Parse(pe.IPAddress) : null;
+        var pe = primary is not null ? r.Networks.GetValueOrDefault(primary.Name) : null;
+        var addr = pe is { IPAddress.Length: > 0 } ? IPAddress.Parse(pe.IPAddress) : null;
+        var addr6 = pe is { GlobalIPv6Address.Length: > 0 } ? IPAddress.Parse(pe.GlobalIPv6Address) : null;
         bool dns = r.Networks.Keys.Any(k => ByName(k) is { IsDefaultBridge: false, Driver: "bridge" });
-        return new NetworkFilesInfo(addr, dns, hostGateway, linkHosts, linkEnv);
+        return new NetworkFilesInfo(addr, addr6, dns, hostGateway, linkHosts, linkEnv);
     }
 
     /// <summary>Once the container's namespace exists (its init is waiting to start): loopback, veths, DNS, firewall.</summary>
@@ -139,7 +172,8 @@ public sealed partial class NetworkService
 
     void AttachEndpoint(Container c, string netns, NetworkRecord n, EndpointSettings ep, string ifname)
     {
-        var endpoint = _driver!.Attach(n, netns, ifname, IPAddress.Parse(ep.IPAddress));
+        var endpoint = _driver!.Attach(n, netns, ifname, IPAddress.Parse(ep.IPAddress),
+            ep.GlobalIPv6Address.Length > 0 ? IPAddress.Parse(ep.GlobalIPv6Address) : null);
         lock (c.Record) c.Record.NetworkState.HostVeths[n.Id] = endpoint.HostVeth;
         if (!n.IsDefaultBridge && _dns is not null)
             _dns.Attach(c.Id, netns, n.Id, DnsUpstreams(c.Record, n));
@@ -168,11 +202,13 @@ public sealed partial class NetworkService
             r.NetworkState.Ports.Clear();
             foreach (var ep in r.Networks.Values)
             {
-                if (ep.NetworkID.Length > 0) _store.Release(ep.NetworkID, c.Id);
+                if (ep.NetworkID.Length > 0) _store.Release(ep.NetworkID, c.Id, ep.GlobalIPv6Address.Length > 0);
                 ep.IPAddress = ""; ep.IPPrefixLen = 0; ep.Gateway = ""; ep.MacAddress = ""; ep.EndpointID = "";
+                ep.GlobalIPv6Address = ""; ep.GlobalIPv6PrefixLen = 0; ep.IPv6Gateway = "";
             }
         }
-        if (hadPorts)
+        // Links' holes through ICC off follow their containers; the table is rewritten only when its text changed.
+        if (hadPorts || Bridges().Any(b => !b.Icc))
             try { ApplyFirewall(); }
             catch (Exception e) { LogTeardownFailed(c.Id, e.Message); }
     }
@@ -214,30 +250,40 @@ public sealed partial class NetworkService
 
     static string Normalise(string key) => key.Contains('/') ? key.ToLowerInvariant() : key + "/tcp";
 
-    /// <summary>Takes every published port: a proxy (or a held socket) per binding. All or nothing.</summary>
+    /// <summary>
+    /// Takes every published port: a proxy (or a held socket) per binding. All or nothing. On a
+    /// network with IPv6, a port published on every address (no host IP) is also published on
+    /// [::] with the same port number, as Docker does, reaching the container's IPv6 address;
+    /// that second binding is best effort (another program may hold the port on IPv6 only).
+    /// </summary>
     void HoldPorts(Container c)
     {
         var r = c.Record;
         var n = PrimaryNetwork(r);
         if (n is null || r.NetworkState.Ports.Count == 0) return;
-        var target = IPAddress.Parse(r.Networks[n.Name].IPAddress);
+        var ep = r.Networks[n.Name];
+        var target = IPAddress.Parse(ep.IPAddress);
+        var target6 = ep.GlobalIPv6Address.Length > 0 ? IPAddress.Parse(ep.GlobalIPv6Address) : null;
         var held = new List<IAsyncDisposable>();
         try
         {
             foreach (var (key, bindings) in r.NetworkState.Ports)
             {
+                if (bindings is null) continue;
                 var (cport, proto) = ParsePortKey(key);
-                foreach (var b in bindings ?? [])
+                foreach (var b in bindings.ToList())
                 {
-                    var hostIp = string.IsNullOrEmpty(b.HostIp) ? IPAddress.Any : IPAddress.TryParse(b.HostIp, out var hip) ? hip
+                    bool everyAddress = string.IsNullOrEmpty(b.HostIp);
+                    var hostIp = everyAddress ? IPAddress.Any : IPAddress.TryParse(b.HostIp, out var hip) ? hip
                         : throw ApiException.BadRequest($"invalid IP address: {b.HostIp}");
+                    var to = hostIp.AddressFamily == AddressFamily.InterNetworkV6 && target6 is not null ? target6 : target;
                     var (first, last) = PortRange(b.HostPort);
                     Exception? lastError = null;
                     IAsyncDisposable? holder = null;
                     int bound = 0;
                     for (int p = first; p <= last && holder is null; p++)
                     {
-                        try { (holder, bound) = Hold(proto, new IPEndPoint(hostIp, p), new IPEndPoint(target, cport)); }
+                        try { (holder, bound) = Hold(proto, new IPEndPoint(hostIp, p), new IPEndPoint(to, cport)); }
                         catch (PortInUseException e) { lastError = e; }
                     }
                     if (holder is null)
@@ -245,6 +291,15 @@ public sealed partial class NetworkService
                     held.Add(holder);
                     b.HostIp = hostIp.ToString();
                     b.HostPort = bound.ToString();
+                    if (everyAddress && target6 is not null)
+                    {
+                        try
+                        {
+                            held.Add(Hold(proto, new IPEndPoint(IPAddress.IPv6Any, bound), new IPEndPoint(target6, cport)).Holder);
+                            bindings.Add(new PortBinding { HostIp = "::", HostPort = b.HostPort });
+                        }
+                        catch (PortInUseException e) { LogIpv6PortSkipped(c.Id, e.Message); }
+                    }
                 }
             }
         }
@@ -291,7 +346,9 @@ public sealed partial class NetworkService
 
         public static HeldPort Bind(ProtocolType proto, IPEndPoint listen)
         {
-            var s = new Socket(AddressFamily.InterNetwork, proto == ProtocolType.Udp ? SocketType.Dgram : SocketType.Stream, proto);
+            var s = new Socket(listen.AddressFamily, proto == ProtocolType.Udp ? SocketType.Dgram : SocketType.Stream, proto);
+            // As the proxy's: [::] must not take 0.0.0.0's port too.
+            if (listen.AddressFamily == AddressFamily.InterNetworkV6) s.DualMode = false;
             try { s.Bind(listen); }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {

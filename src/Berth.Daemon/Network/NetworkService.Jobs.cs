@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Berth.Api;
 using Berth.Daemon.Containers;
 using Berth.Daemon.Engine;
@@ -26,6 +27,9 @@ public sealed partial class NetworkService
             s.Gateway = ep.Gateway;
             s.MacAddress = ep.MacAddress;
             s.EndpointID = ep.EndpointID;
+            s.GlobalIPv6Address = ep.GlobalIPv6Address;
+            s.GlobalIPv6PrefixLen = ep.GlobalIPv6PrefixLen;
+            s.IPv6Gateway = ep.IPv6Gateway;
         }
         if (c.IsRunning)
         {
@@ -67,7 +71,9 @@ public sealed partial class NetworkService
             {
                 Driver = "default",
                 Options = n.IsPredefined ? null : new(),
-                Config = n.Subnet.Length == 0 ? [] : [new IpamConfig { Subnet = n.Subnet, Gateway = n.Gateway, IPRange = n.IPRange.Length > 0 ? n.IPRange : null }],
+                Config = n.Subnet.Length == 0 ? [] : n.HasIPv6
+                    ? [IpamView(n.Subnet, n.Gateway, n.IPRange), IpamView(n.Subnet6, n.Gateway6, n.IPRange6)]
+                    : [IpamView(n.Subnet, n.Gateway, n.IPRange)],
             },
             Options = new(n.Options),
             Labels = new(n.Labels),
@@ -81,9 +87,13 @@ public sealed partial class NetworkService
                         EndpointID = ep.EndpointID,
                         MacAddress = ep.MacAddress,
                         IPv4Address = ep.IPAddress.Length > 0 ? $"{ep.IPAddress}/{ep.IPPrefixLen}" : "",
+                        IPv6Address = ep.GlobalIPv6Address.Length > 0 ? $"{ep.GlobalIPv6Address}/{ep.GlobalIPv6PrefixLen}" : "",
                     };
         return v;
     }
+
+    static IpamConfig IpamView(string subnet, string gateway, string range) =>
+        new() { Subnet = subnet, Gateway = gateway, IPRange = range.Length > 0 ? range : null };
 
     public async Task ListJobAsync(Job job)
     {
@@ -123,7 +133,11 @@ public sealed partial class NetworkService
         if (driver != "bridge") throw ApiException.BadRequest(driver is "host" or "null"
             ? $"only one instance of \"{driver}\" network is allowed" : $"plugin \"{driver}\" not found");
         if (!Enabled) throw ApiException.BadRequest("networking is disabled (--bridge none)");
-        if (req.EnableIPv6 == true) throw ApiException.NotImplemented("IPv6 networks are not supported yet");
+        bool ipv6 = req.EnableIPv6 == true
+            || (req.EnableIPv6 is null && req.Options?.GetValueOrDefault("com.docker.network.enable_ipv6") is "true" or "1");
+        if (req.EnableIPv4 == false) throw ApiException.BadRequest("IPv6-only networks (EnableIPv4=false) are not supported");
+        if (ipv6 && !Ipv6Kernel) throw ApiException.BadRequest("IPv6 is not available: the host's kernel has IPv6 disabled");
+        var (cfg, cfg6) = ValidateIpam(req.IPAM?.Config, ipv6);
         var n = new NetworkRecord
         {
             Id = NewId(),
@@ -132,13 +146,14 @@ public sealed partial class NetworkService
             Created = DateTimeOffset.UtcNow,
             Internal = req.Internal,
             Attachable = req.Attachable,
+            EnableIPv6 = ipv6,
             Options = req.Options ?? new(),
             Labels = req.Labels ?? new(),
         };
+        n.Options.Remove("com.docker.network.enable_ipv6");
         n.BridgeName = n.Options.TryGetValue("com.docker.network.bridge.name", out var bn) && bn.Length > 0 ? bn : "br-" + n.Id[..12];
         n.Icc = !(n.Options.TryGetValue("com.docker.network.bridge.enable_icc", out var icc) && icc is "false" or "0");
         n.Mtu = n.Options.TryGetValue("com.docker.network.driver.mtu", out var mtu) && int.TryParse(mtu, out var m) ? m : _options.Mtu;
-        var cfg = req.IPAM?.Config?.FirstOrDefault();
         try
         {
             lock (_lock)
@@ -154,18 +169,28 @@ public sealed partial class NetworkService
                 }
                 else subnet = NetworkStore.PickSubnet(used.Concat(_driver!.HostRoutes()));
                 n.Subnet = subnet.ToString();
-                var gw = cfg?.Gateway is { Length: > 0 } g ? IPAddress.Parse(g) : subnet.At(1);
-                if (!subnet.Contains(gw)) throw ApiException.BadRequest($"gateway {gw} is not in subnet {subnet}");
-                n.Gateway = gw.ToString();
-                if (cfg?.IPRange is { Length: > 0 } range)
+                n.Gateway = (cfg?.Gateway is { Length: > 0 } g ? IPAddress.Parse(g) : subnet.At(1)).ToString();
+                if (cfg?.IPRange is { Length: > 0 } range) n.IPRange = Subnet.Parse(range).ToString();
+                if (ipv6)
                 {
-                    if (!subnet.Contains(Subnet.Parse(range))) throw ApiException.BadRequest($"ip-range {range} is not in subnet {subnet}");
-                    n.IPRange = Subnet.Parse(range).ToString();
+                    var others = _networks.Values.Where(x => x.HasIPv6).ToList();
+                    Subnet subnet6;
+                    if (cfg6?.Subnet is { Length: > 0 } s6)
+                    {
+                        subnet6 = Subnet.Parse(s6);
+                        if (others.Any(x => x.ParsedSubnet6.Overlaps(subnet6)))
+                            throw ApiException.Forbidden($"Pool overlaps with other one on this address space");
+                    }
+                    else subnet6 = PickSubnet6(others);
+                    n.Subnet6 = subnet6.ToString();
+                    n.Gateway6 = (cfg6?.Gateway is { Length: > 0 } g6 ? IPAddress.Parse(g6) : subnet6.At(1)).ToString();
+                    if (cfg6?.IPRange is { Length: > 0 } range6) n.IPRange6 = Subnet.Parse(range6).ToString();
                 }
                 _store.Add(n);
                 _networks[n.Id] = n;
             }
             _driver!.EnsureBridge(n);
+            if (ipv6) EnableIpv6Forward();
             ApplyFirewall();
         }
         catch (FormatException e) { throw ApiException.BadRequest(e.Message); }
@@ -176,6 +201,61 @@ public sealed partial class NetworkService
         }
         _events.Publish("network", "create", n.Id, new() { ["name"] = n.Name, ["type"] = n.Driver });
         await job.Stdout.JsonAsync(201, new NetworkCreateResponse { Id = n.Id }, ApiJson.Default.NetworkCreateResponse);
+    }
+
+    static readonly bool Ipv6Kernel = File.Exists("/proc/net/if_inet6");
+
+    /// <summary>
+    /// Docker's checks of a create request's IPAM configs (ValidateIPAM's wording, all errors at
+    /// once, 400), and the IPv4 and IPv6 config picked out of them. Berth's bridge takes one subnet
+    /// of each family; an IPv6 one needs EnableIPv6.
+    /// </summary>
+    static (IpamConfig? V4, IpamConfig? V6) ValidateIpam(List<IpamConfig>? configs, bool ipv6)
+    {
+        IpamConfig? v4 = null, v6 = null;
+        var errors = new List<string>();
+        foreach (var c in configs ?? [])
+        {
+            if (string.IsNullOrEmpty(c.Subnet))
+            {
+                if (!string.IsNullOrEmpty(c.Gateway) || !string.IsNullOrEmpty(c.IPRange)) errors.Add($"invalid subnet {c.Subnet}: invalid CIDR block notation");
+                continue;
+            }
+            Subnet subnet;
+            try { subnet = Subnet.Parse(c.Subnet); }
+            catch (FormatException) { errors.Add($"invalid subnet {c.Subnet}: invalid CIDR block notation"); continue; }
+            var family = subnet.IsV6 ? "IPv6" : "IPv4";
+            if (subnet.IsV6 && !ipv6)
+            {
+                errors.Add($"invalid subnet {c.Subnet}: an IPv6 subnet needs IPv6 enabled on the network (--ipv6)");
+                continue;
+            }
+            if (!IPAddress.Parse(c.Subnet[..c.Subnet.IndexOf('/')]).Equals(subnet.Network))
+                errors.Add($"invalid subnet {c.Subnet}: it should be {subnet}");
+            if (subnet.PrefixLength > (subnet.IsV6 ? 126 : 30))
+                errors.Add($"invalid subnet {c.Subnet}: too small for a network (at most /{(subnet.IsV6 ? 126 : 30)})");
+            if (!string.IsNullOrEmpty(c.IPRange))
+            {
+                try
+                {
+                    var range = Subnet.Parse(c.IPRange);
+                    if (range.IsV6 != subnet.IsV6) errors.Add($"invalid ip-range {c.IPRange}: parent subnet is an {family} block");
+                    else if (!subnet.Contains(range)) errors.Add($"invalid ip-range {c.IPRange}: parent subnet {subnet} doesn't contain ip-range");
+                }
+                catch (FormatException) { errors.Add($"invalid ip-range {c.IPRange}: invalid CIDR block notation"); }
+            }
+            if (!string.IsNullOrEmpty(c.Gateway))
+            {
+                if (!IPAddress.TryParse(c.Gateway, out var gw)) errors.Add($"invalid gateway {c.Gateway}: invalid address");
+                else if ((gw.AddressFamily == AddressFamily.InterNetworkV6) != subnet.IsV6) errors.Add($"invalid gateway {c.Gateway}: parent subnet is an {family} block");
+                else if (!subnet.Contains(gw)) errors.Add($"invalid gateway {c.Gateway}: parent subnet {subnet} doesn't contain this address");
+            }
+            ref var slot = ref subnet.IsV6 ? ref v6 : ref v4;
+            if (slot is not null) errors.Add($"invalid subnet {c.Subnet}: a bridge network takes one {family} subnet, and {slot.Subnet} is already given");
+            else slot = c;
+        }
+        if (errors.Count > 0) throw ApiException.BadRequest("invalid network config:\n" + string.Join("\n", errors));
+        return (v4, v6);
     }
 
     void RemoveNetwork(NetworkRecord n)
@@ -224,7 +304,7 @@ public sealed partial class NetworkService
         if (r.HostConfig.NetworkMode is "host" or "none" || r.HostConfig.NetworkMode.StartsWith("container:", StringComparison.Ordinal))
             throw ApiException.Forbidden("container sharing network namespace with another container or host cannot be connected to any other network");
         if (r.Networks.ContainsKey(n.Name)) throw ApiException.Forbidden($"endpoint with name {c.Name.TrimStart('/')} already exists in network {n.Name}");
-        var ep = NewEndpointConfig(n, req.EndpointConfig);
+        var ep = NewEndpointConfig(n, req.EndpointConfig, "");
         await c.Lock.WaitAsync();
         try
         {
@@ -233,20 +313,15 @@ public sealed partial class NetworkService
             {
                 try
                 {
-                    var ip = _store.Allocate(n, c.Id, ep.IPAMConfig?.IPv4Address is { Length: > 0 } s ? IPAddress.Parse(s) : null);
-                    ep.IPAddress = ip.ToString();
-                    ep.IPPrefixLen = n.ParsedSubnet.PrefixLength;
-                    ep.Gateway = n.Internal ? "" : n.Gateway;
-                    ep.MacAddress = FormatMac(Berth.Network.Bridge.BridgeDriver.MacFor(ip));
-                    ep.EndpointID = NewId();
+                    AssignAddresses(c, n, ep);
                     var netns = NetnsOf(c.State.Pid);
                     AttachEndpoint(c, netns, n, ep, Berth.Network.Bridge.BridgeDriver.FreeInterfaceName(netns));
                 }
-                catch (Exception e)
+                catch (Exception)
                 {
                     lock (r) r.Networks.Remove(n.Name);
-                    _store.Release(n.Id, c.Id);
-                    throw e is IpamException ? ApiException.BadRequest(e.Message) : e;
+                    _store.Release(n.Id, c.Id, n.HasIPv6);
+                    throw;
                 }
             }
             _containers.Save(c);
@@ -276,7 +351,7 @@ public sealed partial class NetworkService
             }
             if (veth is not null) _driver?.Detach(veth);
             _dns?.Detach(c.Id, n.Id);
-            _store.Release(n.Id, c.Id);
+            _store.Release(n.Id, c.Id, n.HasIPv6);
             _containers.Save(c);
         }
         finally { c.Lock.Release(); }

@@ -5,8 +5,10 @@ namespace Berth.Daemon.Network;
 
 // Legacy links (--link NAME[:ALIAS]) on the default bridge, as Docker keeps them: the linked
 // container's address in /etc/hosts under the alias, its hostname and its name, and environment
-// variables describing its exposed ports and its own environment. On user-defined networks names
-// resolve through the embedded DNS server instead, so links there add nothing.
+// variables describing its exposed ports and its own environment. On user-defined networks the
+// embedded DNS server resolves the alias for the linking container instead (Lookup). On any
+// network with ICC off, a link opens the linked container's exposed ports to the linking one
+// (LinkHoles).
 public sealed partial class NetworkService
 {
     /// <summary>

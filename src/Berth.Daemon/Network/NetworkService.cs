@@ -59,6 +59,7 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
         EnsureDefaultBridge();
         foreach (var n in Bridges()) _driver.EnsureBridge(n);
         if (_options.IpForward) EnableIpForward();
+        EnableIpv6Forward();
     }
 
     /// <summary>berth for the default data root, berth-HASH for others, so daemons never share a table.</summary>
@@ -73,7 +74,7 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
         lock (_lock) _networks[n.Id] = n;
     }
 
-    /// <summary>The predefined bridge network from --bridge/--bip/--fixed-cidr/--mtu/--icc; re-made when those change.</summary>
+    /// <summary>The predefined bridge network from --bridge/--bip/--fixed-cidr/--mtu/--icc/--ipv6/--fixed-cidr-v6; re-made when those change.</summary>
     void EnsureDefaultBridge()
     {
         var bridgeName = _options.Bridge.Length > 0 ? _options.Bridge : "berth0";
@@ -90,19 +91,32 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
             subnet = NetworkStore.PickSubnet(others.Concat(_driver!.HostRoutes()), [Subnet.Parse("172.31.0.0/16")]);
             gateway = subnet.At(1);
         }
+        Subnet? subnet6 = null;
+        if (_options.Ipv6)
+            subnet6 = _options.FixedCidrV6 is { Length: > 0 } fixed6 ? Subnet.Parse(fixed6)
+                : existing is { HasIPv6: true } && existing.BridgeName == bridgeName ? existing.ParsedSubnet6
+                : PickSubnet6(Bridges().Where(n => n.Name != "bridge"));
+        var subnet6Text = subnet6?.ToString() ?? "";
+        var gateway6Text = subnet6?.At(1).ToString() ?? "";
         if (existing is not null && existing.BridgeName == bridgeName && existing.Subnet == subnet.ToString() && existing.Gateway == gateway.ToString()
-            && existing.IPRange == (_options.FixedCidr ?? "") && existing.Mtu == _options.Mtu && existing.Icc == _options.Icc)
+            && existing.IPRange == (_options.FixedCidr ?? "") && existing.Mtu == _options.Mtu && existing.Icc == _options.Icc
+            && existing.EnableIPv6 == _options.Ipv6 && existing.Subnet6 == subnet6Text && existing.Gateway6 == gateway6Text)
             return;
         var n = existing ?? new NetworkRecord { Id = NewId(), Name = "bridge", Created = DateTimeOffset.UtcNow };
         if (existing is not null)
         {
-            if (existing.BridgeName != bridgeName || existing.Subnet != subnet.ToString()) _driver!.RemoveBridge(existing.BridgeName);
+            // A bridge keeps addresses it no longer should (an old gateway), so a changed one is made anew.
+            if (existing.BridgeName != bridgeName || existing.Subnet != subnet.ToString() || existing.Subnet6 != subnet6Text)
+                _driver!.RemoveBridge(existing.BridgeName);
             _store.Remove(existing.Id);
         }
         n.BridgeName = bridgeName;
         n.Subnet = subnet.ToString();
         n.Gateway = gateway.ToString();
         n.IPRange = _options.FixedCidr ?? "";
+        n.EnableIPv6 = _options.Ipv6;
+        n.Subnet6 = subnet6Text;
+        n.Gateway6 = gateway6Text;
         n.Mtu = _options.Mtu;
         n.Icc = _options.Icc;
         n.Options = new()
@@ -118,15 +132,34 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
         lock (_lock) _networks[n.Id] = n;
     }
 
-    /// <summary>Forwarding must be on for containers to reach beyond their bridge; turned on only when off, and recorded.</summary>
-    void EnableIpForward()
+    /// <summary>A free /64 of this daemon's ULA pool: overlapping no other network and no IPv6 route of the host.</summary>
+    Subnet PickSubnet6(IEnumerable<NetworkRecord> others)
     {
-        const string path = "/proc/sys/net/ipv4/ip_forward";
+        var used = others.Where(n => n.HasIPv6).Select(n => n.ParsedSubnet6).Concat(_driver!.HostRoutes(ipv6: true));
+        try { return NetworkStore.PickSubnet6(NetworkStore.Ipv6Pool(_options.DataRoot), used); }
+        catch (IpamException e) { throw ApiException.Forbidden(e.Message); }
+    }
+
+    /// <summary>Forwarding must be on for containers to reach beyond their bridge; turned on only when off, and recorded.</summary>
+    void EnableIpForward() => EnableForwarding("/proc/sys/net/ipv4/ip_forward", "ip_forward-enabled");
+
+    /// <summary>
+    /// IPv6 forwarding, as dockerd turns it on for IPv6 networks: only once a network with IPv6
+    /// exists (with --ip-forward), so a daemon without one never changes the host's IPv6 routing.
+    /// </summary>
+    void EnableIpv6Forward()
+    {
+        if (_options.IpForward && Bridges().Any(b => b.HasIPv6))
+            EnableForwarding("/proc/sys/net/ipv6/conf/all/forwarding", "ipv6_forwarding-enabled");
+    }
+
+    void EnableForwarding(string path, string marker)
+    {
         if (File.ReadAllText(path).Trim() == "1") return;
         File.WriteAllText(path, "1");
         Directory.CreateDirectory(Path.Combine(_options.ExecRoot, "network"));
-        File.WriteAllText(Path.Combine(_options.ExecRoot, "network", "ip_forward-enabled"), DateTimeOffset.UtcNow.ToString("O") + "\n");
-        LogIpForward();
+        File.WriteAllText(Path.Combine(_options.ExecRoot, "network", marker), DateTimeOffset.UtcNow.ToString("O") + "\n");
+        LogIpForward(path);
     }
 
     /// <summary>
@@ -137,8 +170,8 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
     {
         var running = _containers.All.Where(c => c.IsRunning).ToList();
         var runningIds = running.Select(c => c.Id).ToHashSet();
-        foreach (var (networkId, containerId, _) in _store.Allocations())
-            if (!runningIds.Contains(containerId)) _store.Release(networkId, containerId);
+        foreach (var (networkId, containerId, address) in _store.Allocations())
+            if (!runningIds.Contains(containerId)) _store.Release(networkId, containerId, address.AddressFamily == AddressFamily.InterNetworkV6);
         if (!Enabled) return;
         foreach (var c in running)
         {
@@ -200,18 +233,35 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
 
     // ---- DNS names ----
 
-    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name)
+    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name) => Lookup(networkId, name, "");
+
+    /// <summary>
+    /// A container's addresses (IPv4, then IPv6 where the network has it) by name, short id or
+    /// alias; for <paramref name="askerId"/> its links' aliases too (--link db:alias on a user
+    /// network: Docker resolves the alias for the linking container only).
+    /// </summary>
+    public IReadOnlyList<IPAddress>? Lookup(string networkId, string name, string askerId)
     {
         NetworkRecord? n;
         lock (_lock) _networks.TryGetValue(networkId, out n);
         if (n is null) return null;
+        if (askerId.Length > 0 && _containers.Find(askerId)?.Record.HostConfig.Links is { Count: > 0 } links)
+            foreach (var link in links)
+                if (SplitLink(link) is var (target, alias) && string.Equals(alias, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    name = target;
+                    break;
+                }
         var result = new List<IPAddress>();
         foreach (var c in _containers.All)
         {
             if (!c.IsRunning || !c.Record.Networks.TryGetValue(n.Name, out var ep) || ep.IPAddress.Length == 0) continue;
             if (string.Equals(c.Name.TrimStart('/'), name, StringComparison.OrdinalIgnoreCase) || c.ShortId == name
                 || (ep.Aliases?.Any(a => string.Equals(a, name, StringComparison.OrdinalIgnoreCase)) ?? false))
+            {
                 result.Add(IPAddress.Parse(ep.IPAddress));
+                if (ep.GlobalIPv6Address.Length > 0) result.Add(IPAddress.Parse(ep.GlobalIPv6Address));
+            }
         }
         return result.Count > 0 ? result : null;
     }
@@ -222,7 +272,8 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
         lock (_lock) _networks.TryGetValue(networkId, out n);
         if (n is null) return null;
         var text = address.ToString();
-        return _containers.All.FirstOrDefault(c => c.IsRunning && c.Record.Networks.TryGetValue(n.Name, out var ep) && ep.IPAddress == text)
+        var field = address.AddressFamily == AddressFamily.InterNetworkV6 ? (Func<EndpointSettings, string>)(ep => ep.GlobalIPv6Address) : ep => ep.IPAddress;
+        return _containers.All.FirstOrDefault(c => c.IsRunning && c.Record.Networks.TryGetValue(n.Name, out var ep) && field(ep) == text)
             is { } hit ? hit.Name.TrimStart('/') + "." + n.Name : null;
     }
 
@@ -249,10 +300,47 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
     void ApplyFirewall()
     {
         if (_firewall is null) return;
-        var bridges = Bridges().Select(b => new BridgeRules(b.BridgeName, b.ParsedSubnet, b.Internal, b.Icc)).ToList();
-        var ports = _containers.All.Where(c => c.IsRunning).SelectMany(c => PortRules(c.Record)).ToList();
+        var bridges = Bridges().Select(b => new BridgeRules(b.BridgeName, b.ParsedSubnet, b.Internal, b.Icc, b.HasIPv6 ? b.ParsedSubnet6 : null,
+            b.Icc ? null : LinkHoles(b))).ToList();
+        // A starting container is attached (its veths exist) before it counts as running.
+        var ports = _containers.All.Where(c => c.IsRunning || AttachedTo(c, null)).SelectMany(c => PortRules(c.Record)).ToList();
         try { _firewall.Apply(bridges, ports, loopbackViaProxy: _options.UserlandProxy); }
         catch (FirewallException e) { LogFirewallFailed(e.Message); throw new ApiException(500, "programming the firewall: " + e.Message); }
+    }
+
+    /// <summary>
+    /// On a network with ICC off, what links open, as Docker's legacy links do: the linking
+    /// container may reach each exposed port of the container it links to (both on this network).
+    /// </summary>
+    List<LinkHole> LinkHoles(NetworkRecord n)
+    {
+        var holes = new List<LinkHole>();
+        foreach (var c in _containers.All)
+        {
+            // Attached (veth on this network), not running: a starting container is attached first.
+            if (c.Record.HostConfig.Links is not { Count: > 0 } links || !AttachedTo(c, n.Id)
+                || !c.Record.Networks.TryGetValue(n.Name, out var from)) continue;
+            foreach (var link in links)
+            {
+                if (_containers.Find(SplitLink(link).Name) is not { } t || !AttachedTo(t, n.Id)
+                    || !t.Record.Networks.TryGetValue(n.Name, out var to)) continue;
+                foreach (var key in t.Record.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
+                {
+                    var (port, proto) = ParsePortKey(Normalise(key));
+                    if (from.IPAddress.Length > 0 && to.IPAddress.Length > 0)
+                        holes.Add(new LinkHole(IPAddress.Parse(from.IPAddress), IPAddress.Parse(to.IPAddress), proto, port));
+                    if (from.GlobalIPv6Address.Length > 0 && to.GlobalIPv6Address.Length > 0)
+                        holes.Add(new LinkHole(IPAddress.Parse(from.GlobalIPv6Address), IPAddress.Parse(to.GlobalIPv6Address), proto, port));
+                }
+            }
+        }
+        return holes;
+    }
+
+    /// <summary>Whether the container has its veth on the network (any network when null); veths are recorded under the record's lock.</summary>
+    static bool AttachedTo(Container c, string? networkId)
+    {
+        lock (c.Record) return networkId is null ? c.Record.NetworkState.HostVeths.Count > 0 : c.Record.NetworkState.HostVeths.ContainsKey(networkId);
     }
 
     IEnumerable<PortRule> PortRules(ContainerRecord r)
@@ -260,12 +348,18 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
         var n = PrimaryNetwork(r);
         if (n is null || !r.Networks.TryGetValue(n.Name, out var ep) || ep.IPAddress.Length == 0) yield break;
         var ip = IPAddress.Parse(ep.IPAddress);
+        var ip6 = ep.GlobalIPv6Address.Length > 0 ? IPAddress.Parse(ep.GlobalIPv6Address) : null;
         foreach (var (key, bindings) in r.NetworkState.Ports)
         {
             if (bindings is null) continue;
             var (cport, proto) = ParsePortKey(key);
             foreach (var b in bindings)
-                yield return new PortRule(proto, string.IsNullOrEmpty(b.HostIp) ? null : IPAddress.Parse(b.HostIp), int.Parse(b.HostPort), ip, cport, n.BridgeName);
+            {
+                var hostIp = string.IsNullOrEmpty(b.HostIp) ? null : IPAddress.Parse(b.HostIp);
+                // NAT cannot turn IPv6 into IPv4: such a binding is served by the proxy alone.
+                var to = hostIp?.AddressFamily == AddressFamily.InterNetworkV6 ? ip6 : ip;
+                if (to is not null) yield return new PortRule(proto, hostIp, int.Parse(b.HostPort), to, cport, n.BridgeName);
+            }
         }
     }
 
@@ -300,9 +394,12 @@ public sealed partial class NetworkService : IDnsNames, IAsyncDisposable
     [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "firewall: {Error}")]
     partial void LogFirewallFailed(string error);
 
-    [LoggerMessage(EventId = 603, Level = LogLevel.Information, Message = "net.ipv4.ip_forward was 0; set to 1 for container networking")]
-    partial void LogIpForward();
+    [LoggerMessage(EventId = 603, Level = LogLevel.Information, Message = "{Sysctl} was 0; set to 1 for container networking")]
+    partial void LogIpForward(string sysctl);
 
     [LoggerMessage(EventId = 604, Level = LogLevel.Warning, Message = "network teardown of container {Id}: {Error}")]
     partial void LogTeardownFailed(string id, string error);
+
+    [LoggerMessage(EventId = 605, Level = LogLevel.Warning, Message = "container {Id}: published port not taken on [::]: {Error}")]
+    partial void LogIpv6PortSkipped(string id, string error);
 }

@@ -6,13 +6,15 @@ using Berth.Network.Netlink;
 namespace Berth.Network.Bridge;
 
 /// <summary>A container's interface on one bridge network, as created by <see cref="BridgeDriver.Attach"/>.</summary>
-public sealed record Endpoint(string HostVeth, string InterfaceName, IPAddress Address, int PrefixLength, PhysicalAddress Mac);
+public sealed record Endpoint(string HostVeth, string InterfaceName, IPAddress Address, int PrefixLength, PhysicalAddress Mac, IPAddress? Address6 = null);
 
 /// <summary>
 /// The bridge driver's kernel work, all through rtnetlink: a Linux bridge per network with the
 /// gateway address on it, and per container a veth pair whose container end is born inside the
 /// container's network namespace, gets Docker's MAC (02:42 + the IPv4 address), the address and,
-/// unless the network is internal, a default route through the gateway.
+/// unless the network is internal, a default route through the gateway. On a network with IPv6 the
+/// bridge and the container also get their IPv6 address (without DAD) and the container an IPv6
+/// default route; a network without IPv6 costs no IPv6 work at all.
 /// </summary>
 public sealed class BridgeDriver : IDisposable
 {
@@ -58,6 +60,13 @@ public sealed class BridgeDriver : IDisposable
                 throw new InvalidOperationException($"{n.BridgeName} exists and is not a bridge ({link.Kind ?? "unknown kind"})");
             try { _host.AddAddress(link.Index, n.GatewayAddress, n.ParsedSubnet.PrefixLength); }
             catch (SysException e) when (e.Errno == Errno.EEXIST) { }
+            if (n.HasIPv6)
+            {
+                // A host booted with IPv6 off by default leaves it off on new links.
+                WriteSysctl($"/proc/sys/net/ipv6/conf/{n.BridgeName}/disable_ipv6", "0");
+                try { _host.AddAddress(link.Index, n.GatewayAddress6, n.ParsedSubnet6.PrefixLength); }
+                catch (SysException e) when (e.Errno == Errno.EEXIST) { }
+            }
             if (!link.Up) _host.SetUp(link.Index);
         }
         // Loopback clients of published ports are DNATed out of this bridge with their 127.x source.
@@ -73,7 +82,7 @@ public sealed class BridgeDriver : IDisposable
     /// Plugs the container whose network namespace is <paramref name="netnsPath"/> into the
     /// network as <paramref name="interfaceName"/> (eth0, eth1, …).
     /// </summary>
-    public Endpoint Attach(NetworkRecord n, string netnsPath, string interfaceName, IPAddress address)
+    public Endpoint Attach(NetworkRecord n, string netnsPath, string interfaceName, IPAddress address, IPAddress? address6 = null)
     {
         var mac = MacFor(address);
         var hostVeth = "veth" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))[..7];
@@ -97,6 +106,7 @@ public sealed class BridgeDriver : IDisposable
                 if (!n.Internal)
                     try { inner.AddRoute(IPAddress.Any, 0, n.GatewayAddress, eth.Index); }
                     catch (SysException e) when (e.Errno == Errno.EEXIST) { }
+                if (address6 is not null) AddIpv6(inner, netnsPath, n, eth.Index, interfaceName, address6);
             }
             catch
             {
@@ -105,7 +115,28 @@ public sealed class BridgeDriver : IDisposable
             }
         }
         finally { LibC.Close(nsFd); }
-        return new Endpoint(hostVeth, interfaceName, address, prefix, mac);
+        return new Endpoint(hostVeth, interfaceName, address, prefix, mac, address6);
+    }
+
+    static void AddIpv6(Rtnl inner, string netnsPath, NetworkRecord n, int index, string interfaceName, IPAddress address6)
+    {
+        int prefix6 = n.ParsedSubnet6.PrefixLength;
+        try { inner.AddAddress(index, address6, prefix6); }
+        catch (SysException e) when (e.Errno == Errno.EACCES)
+        {
+            // The namespace was born with IPv6 disabled (the host's default): turn it on for this
+            // container only, then try again. Never paid for where IPv6 is on, the usual case.
+            Dns.NetworkNamespace.Run(netnsPath, () =>
+            {
+                foreach (var conf in new[] { "all", "default", interfaceName })
+                    File.WriteAllText($"/proc/sys/net/ipv6/conf/{conf}/disable_ipv6", "0");
+                return true;
+            });
+            inner.AddAddress(index, address6, prefix6);
+        }
+        if (!n.Internal)
+            try { inner.AddRoute(IPAddress.IPv6Any, 0, n.GatewayAddress6, index); }
+            catch (SysException e) when (e.Errno == Errno.EEXIST) { }
     }
 
     /// <summary>The lowest ethN not present in the namespace, for an interface added to a running container.</summary>
@@ -145,10 +176,10 @@ public sealed class BridgeDriver : IDisposable
         return removed;
     }
 
-    /// <summary>Subnets routed on the host, so new networks avoid them.</summary>
-    public IReadOnlyList<Subnet> HostRoutes()
+    /// <summary>Subnets routed on the host (IPv4, or IPv6 with <paramref name="ipv6"/>), so new networks avoid them.</summary>
+    public IReadOnlyList<Subnet> HostRoutes(bool ipv6 = false)
     {
-        lock (_lock) return _host.ListRoutes().Where(r => r.PrefixLength > 0).Select(r => new Subnet(r.Destination, r.PrefixLength)).ToList();
+        lock (_lock) return _host.ListRoutes(ipv6).Where(r => r.PrefixLength > 0).Select(r => new Subnet(r.Destination, r.PrefixLength)).ToList();
     }
 
     public IReadOnlyList<LinkInfo> Links()

@@ -5,10 +5,19 @@ using System.Text;
 
 namespace Berth.Network.Bridge;
 
-/// <summary>What the firewall must know of one bridge network.</summary>
-public sealed record BridgeRules(string Bridge, Subnet Subnet, bool Internal, bool Icc);
+/// <summary>
+/// What the firewall must know of one bridge network: <paramref name="Subnet6"/> when it has IPv6,
+/// and with ICC off the <paramref name="Holes"/> that links open.
+/// </summary>
+public sealed record BridgeRules(string Bridge, Subnet Subnet, bool Internal, bool Icc, Subnet? Subnet6 = null, IReadOnlyList<LinkHole>? Holes = null);
 
-/// <summary>One published port: traffic to hostIp:hostPort (any local address when null) goes to the container.</summary>
+/// <summary>A link's way through ICC off: <paramref name="From"/> may reach <paramref name="To"/>'s port, and the replies come back.</summary>
+public sealed record LinkHole(IPAddress From, IPAddress To, ProtocolType Protocol, int Port);
+
+/// <summary>
+/// One published port: traffic to hostIp:hostPort (any local address of the container address's
+/// family when null) goes to the container. An IPv6 container address makes it an ip6 table rule.
+/// </summary>
 public sealed record PortRule(ProtocolType Protocol, IPAddress? HostIp, int HostPort, IPAddress ContainerIp, int ContainerPort, string Bridge);
 
 /// <summary>
@@ -17,7 +26,8 @@ public sealed record PortRule(ProtocolType Protocol, IPAddress? HostIp, int Host
 /// networks, --internal). The table is always replaced whole and atomically from the daemon's
 /// state: applying after a crash reconciles, and <see cref="Remove"/> leaves nothing behind.
 /// nft reads the ruleset on stdin; it is spawned only when the ruleset changes (a network or a
-/// published port comes or goes), never for a plain container start.
+/// published port comes or goes), never for a plain container start. Networks with IPv6 get the
+/// same rules again in an ip6 table of the same name, which exists only while one of them does.
 /// </summary>
 public sealed class NftFirewall(string table, string? netnsPath = null)
 {
@@ -37,43 +47,63 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
     public string Render(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports, bool loopbackViaProxy = false)
     {
         var sb = new StringBuilder();
-        sb.Append("table ip ").Append(Table).Append(" {\n");
+        RenderFamily(sb, false, bridges.Select(b => (b, b.Subnet)), ports.Where(p => !p.ContainerIp.IsV6()), loopbackViaProxy);
+        var v6 = bridges.Where(b => b.Subnet6 is not null).Select(b => (b, b.Subnet6!.Value)).ToList();
+        if (v6.Count > 0) RenderFamily(sb, true, v6, ports.Where(p => p.ContainerIp.IsV6()), loopbackViaProxy);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// One table: "ip" with each bridge's IPv4 subnet, or "ip6" with the IPv6 subnets of the
+    /// bridges that have one. IPv6 has no route_localnet: a ::1 source can never leave lo, so
+    /// loopback clients are always the proxy's, whatever <paramref name="loopbackViaProxy"/> says.
+    /// </summary>
+    void RenderFamily(StringBuilder sb, bool v6, IEnumerable<(BridgeRules Rules, Subnet Subnet)> bridges, IEnumerable<PortRule> ports, bool loopbackViaProxy)
+    {
+        string ip = v6 ? "ip6" : "ip", loopback = v6 ? "::1" : "127.0.0.0/8";
+        sb.Append("table ").Append(ip).Append(' ').Append(Table).Append(" {\n");
 
         sb.Append("  chain ports {\n");
         foreach (var p in ports)
         {
             var proto = p.Protocol == ProtocolType.Udp ? "udp" : "tcp";
             sb.Append("    ");
-            if (p.HostIp is not null && !p.HostIp.Equals(IPAddress.Any)) sb.Append("ip daddr ").Append(p.HostIp).Append(' ');
+            if (p.HostIp is not null && !p.HostIp.Equals(IPAddress.Any) && !p.HostIp.Equals(IPAddress.IPv6Any)) sb.Append(ip).Append(" daddr ").Append(p.HostIp).Append(' ');
             if (loopbackViaProxy) sb.Append($"iifname != \"{p.Bridge}\" ");
-            sb.Append($"{proto} dport {p.HostPort} dnat to {p.ContainerIp}:{p.ContainerPort}\n");
+            sb.Append($"{proto} dport {p.HostPort} dnat to {(v6 ? $"[{p.ContainerIp}]" : p.ContainerIp.ToString())}:{p.ContainerPort}\n");
         }
         sb.Append("  }\n");
         sb.Append("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n");
         sb.Append("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local ")
-            .Append(loopbackViaProxy ? "ip daddr != 127.0.0.0/8 " : "").Append("jump ports\n  }\n");
+            .Append(loopbackViaProxy || v6 ? $"{ip} daddr != {loopback} " : "").Append("jump ports\n  }\n");
 
         sb.Append("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
-        foreach (var b in bridges)
+        foreach (var (b, subnet) in bridges)
         {
             // Loopback clients of a published port reach the container through DNAT in output; their
             // 127.x source must be rewritten or the container's reply has nowhere to go.
-            sb.Append($"    oifname \"{b.Bridge}\" ip saddr 127.0.0.0/8 masquerade\n");
-            if (!b.Internal) sb.Append($"    ip saddr {b.Subnet} oifname != \"{b.Bridge}\" masquerade\n");
+            if (!v6) sb.Append($"    oifname \"{b.Bridge}\" ip saddr 127.0.0.0/8 masquerade\n");
+            if (!b.Internal) sb.Append($"    {ip} saddr {subnet} oifname != \"{b.Bridge}\" masquerade\n");
             // Hairpin: a container that reached a published port through a host address and was
             // DNATed back into its own bridge must see the reply come from the host, not from the
             // target directly (that reply would be switched past conntrack and refused).
-            sb.Append($"    ip saddr {b.Subnet} oifname \"{b.Bridge}\" ct status dnat masquerade\n");
+            sb.Append($"    {ip} saddr {subnet} oifname \"{b.Bridge}\" ct status dnat masquerade\n");
         }
         sb.Append("  }\n");
 
         sb.Append("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
-        foreach (var b in bridges)
+        foreach (var (b, _) in bridges)
         {
             if (b.Internal)
             {
                 sb.Append($"    iifname \"{b.Bridge}\" oifname != \"{b.Bridge}\" drop\n");
                 sb.Append($"    oifname \"{b.Bridge}\" iifname != \"{b.Bridge}\" drop\n");
+            }
+            foreach (var h in (b.Holes ?? []).Where(h => h.From.IsV6() == v6))
+            {
+                var proto = h.Protocol == ProtocolType.Udp ? "udp" : "tcp";
+                sb.Append($"    iifname \"{b.Bridge}\" oifname \"{b.Bridge}\" {ip} saddr {h.From} {ip} daddr {h.To} {proto} dport {h.Port} accept\n");
+                sb.Append($"    iifname \"{b.Bridge}\" oifname \"{b.Bridge}\" {ip} saddr {h.To} {ip} daddr {h.From} {proto} sport {h.Port} accept\n");
             }
             sb.Append($"    iifname \"{b.Bridge}\" oifname \"{b.Bridge}\" {(b.Icc ? "accept" : "drop")}\n");
             sb.Append($"    oifname \"{b.Bridge}\" ct state established,related accept\n");
@@ -83,8 +113,13 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
             sb.Append($"    iifname \"{b.Bridge}\" accept\n");
         }
         sb.Append("  }\n}\n");
-        return sb.ToString();
     }
+
+    /// <summary>Whether the kernel has IPv6 at all; without it there is no ip6 table to make or remove.</summary>
+    static readonly bool KernelHasIpv6 = File.Exists("/proc/net/if_inet6");
+
+    /// <summary>Deletes the table(s) whatever they hold; "table" first creates an empty one when missing, so "delete" never fails.</summary>
+    string Reset() => $"table ip {Table}\ndelete table ip {Table}\n" + (KernelHasIpv6 ? $"table ip6 {Table}\ndelete table ip6 {Table}\n" : "");
 
     /// <summary>Replaces the table with the one for this state, in one nft transaction; a no-op when nothing changed.</summary>
     public void Apply(IReadOnlyCollection<BridgeRules> bridges, IReadOnlyCollection<PortRule> ports, bool loopbackViaProxy = false)
@@ -93,8 +128,7 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
         lock (_lock)
         {
             if (text == _applied) return;
-            // "table" first creates an empty one when missing, so "delete" never fails.
-            Run($"table ip {Table}\ndelete table ip {Table}\n{text}");
+            Run(Reset() + text);
             _applied = text;
         }
     }
@@ -103,7 +137,7 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
     {
         lock (_lock)
         {
-            Run($"table ip {Table}\ndelete table ip {Table}\n");
+            Run(Reset());
             _applied = null;
         }
     }
@@ -127,12 +161,12 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
         if (p.ExitCode != 0) throw new FirewallException($"nft failed ({p.ExitCode}): {err.Result.Trim()}");
     }
 
-    /// <summary>Whether this table exists (for tests and start-up checks).</summary>
-    public bool Exists()
+    /// <summary>Whether this table exists (for tests and start-up checks); <paramref name="ipv6"/> asks about the ip6 one.</summary>
+    public bool Exists(bool ipv6 = false)
     {
         bool Check()
         {
-            var psi = new ProcessStartInfo("nft", ["list", "table", "ip", Table]) { RedirectStandardError = true, RedirectStandardOutput = true };
+            var psi = new ProcessStartInfo("nft", ["list", "table", ipv6 ? "ip6" : "ip", Table]) { RedirectStandardError = true, RedirectStandardOutput = true };
             using var p = Process.Start(psi)!;
             p.StandardOutput.ReadToEnd();
             p.StandardError.ReadToEnd();
@@ -144,3 +178,8 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
 }
 
 public sealed class FirewallException(string message) : Exception(message);
+
+file static class AddressFamilyExtensions
+{
+    public static bool IsV6(this IPAddress a) => a.AddressFamily == AddressFamily.InterNetworkV6;
+}

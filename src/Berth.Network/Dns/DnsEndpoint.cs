@@ -92,7 +92,7 @@ internal sealed class DnsEndpoint
     {
         try
         {
-            var reply = await server.AnswerAsync(query, networks, upstreams, overTcp: false, stop.Token);
+            var reply = await server.AnswerAsync(query, networks, upstreams, overTcp: false, stop.Token, containerId);
             if (reply is not null) await udp.SendToAsync(reply, SocketFlags.None, client, stop.Token);
         }
         catch (Exception e)
@@ -143,7 +143,7 @@ internal sealed class DnsEndpoint
                 byte[]? reply;
                 try
                 {
-                    reply = await server.AnswerAsync(query, networks, upstreams, overTcp: true, stop.Token);
+                    reply = await server.AnswerAsync(query, networks, upstreams, overTcp: true, stop.Token, containerId);
                 }
                 finally
                 {

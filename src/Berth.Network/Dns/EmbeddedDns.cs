@@ -16,6 +16,12 @@ public interface IDnsNames
     /// </summary>
     IReadOnlyList<IPAddress>? Lookup(string networkId, string name);
 
+    /// <summary>
+    /// <see cref="Lookup(string, string)"/> for a query from the container <paramref name="askerId"/>:
+    /// names only that container knows (its links' aliases) resolve too.
+    /// </summary>
+    IReadOnlyList<IPAddress>? Lookup(string networkId, string name, string askerId) => Lookup(networkId, name);
+
     /// <summary>For PTR queries: the name of the container holding <paramref name="address"/> on the network, or null.</summary>
     string? ReverseLookup(string networkId, IPAddress address) => null;
 }
@@ -200,7 +206,7 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
 
     /// <summary>The reply to one query, or null when it deserves none.</summary>
     internal async Task<byte[]?> AnswerAsync(byte[] message, IReadOnlyList<string> networks,
-        IReadOnlyList<IPEndPoint>? containerUpstreams, bool overTcp, CancellationToken cancel)
+        IReadOnlyList<IPEndPoint>? containerUpstreams, bool overTcp, CancellationToken cancel, string askerId = "")
     {
         switch (DnsWire.TryParseQuery(message, out var query))
         {
@@ -209,7 +215,7 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
             case QueryParse.NotImplemented: return DnsWire.HeaderOnly(query, DnsRcode.NotImp);
         }
         int maxSize = overTcp ? ushort.MaxValue : query.MaxUdpResponse;
-        var local = AnswerLocally(query.Question, networks);
+        var local = AnswerLocally(query.Question, networks, askerId);
         if (local is not null) return DnsWire.BuildReply(message, query, DnsRcode.NoError, local, maxSize);
 
         var reply = await Forwarder.ForwardAsync(message, overTcp, maxSize, containerUpstreams ?? upstreams, cancel);
@@ -219,7 +225,7 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
     }
 
     /// <summary>Records for a name of ours (possibly none: a container with no IPv6 has no AAAA), or null to forward.</summary>
-    List<DnsRecord>? AnswerLocally(DnsQuestion question, IReadOnlyList<string> networks)
+    List<DnsRecord>? AnswerLocally(DnsQuestion question, IReadOnlyList<string> networks, string askerId)
     {
         const ushort ClassIn = 1;
         if (question.Class != ClassIn || question.Name.Length == 0) return null;
@@ -235,7 +241,7 @@ public sealed partial class EmbeddedDns : IAsyncDisposable
         var name = question.Name.ToLowerInvariant();
         foreach (var network in networks)
         {
-            if (names.Lookup(network, name) is not { } addresses) continue;
+            if (names.Lookup(network, name, askerId) is not { } addresses) continue;
             var family = question.Type switch
             {
                 DnsType.A => AddressFamily.InterNetwork,

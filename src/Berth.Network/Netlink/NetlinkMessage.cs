@@ -42,12 +42,13 @@ internal sealed class NetlinkMessage
     }
 
     /// <summary>struct ifaddrmsg: family, prefixlen, flags, scope, index.</summary>
-    public NetlinkMessage IfAddr(byte family, byte prefixLength, int index)
+    public NetlinkMessage IfAddr(byte family, byte prefixLength, int index, byte flags = 0)
     {
         Span<byte> b = stackalloc byte[8];
         b.Clear();
         b[0] = family;
         b[1] = prefixLength;
+        b[2] = flags;
         BinaryPrimitives.WriteInt32LittleEndian(b[4..], index);
         return Bytes(b);
     }

@@ -29,6 +29,8 @@ public sealed class Rtnl : IDisposable
     const ushort RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5;
     const uint IFF_UP = 1;
     const byte RT_TABLE_MAIN = 254, RTPROT_BOOT = 3, RT_SCOPE_UNIVERSE = 0, RTN_UNICAST = 1;
+    const byte IFA_F_NODAD = 0x02;
+    const byte AF_INET6 = 10;
 
     readonly int _fd;
     uint _seq;
@@ -160,11 +162,16 @@ public sealed class Rtnl : IDisposable
 
     // ---- addresses and routes ----
 
+    /// <summary>
+    /// Adds an address. IPv6 ones skip duplicate address detection (IFA_F_NODAD), as Docker's do:
+    /// the address is Berth's to give, and DAD would keep it tentative, unusable, for a second or two.
+    /// </summary>
     public void AddAddress(int index, IPAddress address, int prefixLength)
     {
         var bytes = address.GetAddressBytes();
+        bool v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
         var m = new NetlinkMessage(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
-            .IfAddr(Family(address), (byte)prefixLength, index).Attr(IFA_LOCAL, bytes).Attr(IFA_ADDRESS, bytes);
+            .IfAddr(Family(address), (byte)prefixLength, index, v6 ? IFA_F_NODAD : (byte)0).Attr(IFA_LOCAL, bytes).Attr(IFA_ADDRESS, bytes);
         if (address.AddressFamily == AddressFamily.InterNetwork && prefixLength < 31)
             m.Attr(IFA_BROADCAST, Subnet.Broadcast(address, prefixLength).GetAddressBytes());
         Call(m, $"add address {address}/{prefixLength}");
@@ -181,24 +188,25 @@ public sealed class Rtnl : IDisposable
         Call(m, $"add route {destination}/{prefixLength}");
     }
 
-    /// <summary>The IPv4 routes of the main table.</summary>
-    public IReadOnlyList<RouteInfo> ListRoutes()
+    /// <summary>The IPv4 (or, with <paramref name="ipv6"/>, IPv6) routes of the main table.</summary>
+    public IReadOnlyList<RouteInfo> ListRoutes(bool ipv6 = false)
     {
         var routes = new List<RouteInfo>();
-        var req = new NetlinkMessage(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ROOT | NLM_F_MATCH).RtMsg((byte)LibC.AF_INET, 0, 0, 0, 0, 0);
+        byte family = ipv6 ? AF_INET6 : (byte)LibC.AF_INET;
+        var req = new NetlinkMessage(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ROOT | NLM_F_MATCH).RtMsg(family, 0, 0, 0, 0, 0);
         foreach (var (type, payload) in Exchange(req, "list routes"))
         {
             if (type != RTM_NEWROUTE || payload.Length < 12) continue;
             var s = payload.Span;
-            if (s[0] != LibC.AF_INET || s[4] != RT_TABLE_MAIN) continue;
+            if (s[0] != family || s[4] != RT_TABLE_MAIN) continue;
             var a = NetlinkAttrs.Parse(payload[12..]);
-            var dst = a.TryGetValue(RTA_DST, out var d) ? new IPAddress(d.Span) : IPAddress.Any;
+            var dst = a.TryGetValue(RTA_DST, out var d) ? new IPAddress(d.Span) : ipv6 ? IPAddress.IPv6Any : IPAddress.Any;
             routes.Add(new RouteInfo(dst, s[1], a.TryGetValue(RTA_OIF, out var o) ? BinaryPrimitives.ReadInt32LittleEndian(o.Span) : 0));
         }
         return routes;
     }
 
-    static byte Family(IPAddress a) => (byte)(a.AddressFamily == AddressFamily.InterNetworkV6 ? 10 : LibC.AF_INET);
+    static byte Family(IPAddress a) => a.AddressFamily == AddressFamily.InterNetworkV6 ? AF_INET6 : (byte)LibC.AF_INET;
 
     // ---- transport ----
 
