@@ -4,11 +4,16 @@ namespace Berth.Interop;
 
 public static partial class LibC
 {
-    [StructLayout(LayoutKind.Sequential, Size = 120)]
+    /// <summary>statfs f_flags: the mount is read-only.</summary>
+    public const long ST_RDONLY = 1;
+
+    [StructLayout(LayoutKind.Explicit, Size = 120)]
     public struct StatfsResult
     {
         /// <summary>The filesystem's magic number (EXT4_SUPER_MAGIC, OVERLAYFS_SUPER_MAGIC, ...).</summary>
-        public long Type;
+        [FieldOffset(0)] public long Type;
+        /// <summary>The mount's flags (ST_RDONLY, ST_NOSUID, ...).</summary>
+        [FieldOffset(80)] public long Flags;
     }
 
     [LibraryImport(Name, EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

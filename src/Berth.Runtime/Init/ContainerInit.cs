@@ -84,7 +84,7 @@ public static class ContainerInit
                 if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
             }
             RootfsSetup.Finish(spec);
-            Directory.CreateDirectory(process.Cwd);
+            Directory.CreateDirectory(PathResolver.InRoot(process.Cwd));
         }
         foreach (var r in process.Rlimits ?? []) SetRlimit(r);
         if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
@@ -93,7 +93,7 @@ public static class ContainerInit
         // now, as runc does; the rest of init then runs under it. With no_new_privs it waits until just before execve.
         if (seccomp is not null && !process.NoNewPrivileges) LoadSeccomp(seccomp);
         Credentials.Apply(process);
-        Directory.SetCurrentDirectory(process.Cwd);
+        PathResolver.EnterWorkingDirectory(process.Cwd);
         var env = process.Env ?? [];
         var path = PathResolver.LookPath(process.Args[0], env);
         LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
