@@ -142,12 +142,17 @@ public static class ContainerInit
 
     static bool Has(Spec spec, string ns) => spec.Linux?.Namespaces?.Any(n => n.Type == ns) == true;
 
-    // Done here, not by the parent: the namespace's root is the creator's cgroup, and only now is init in the container's.
+    // Done here, not by the parent: the namespace's root is the creator's cgroup; init first makes sure it is in the container's.
     static void JoinCgroupNamespace(Spec spec)
     {
         var ns = spec.Linux?.Namespaces?.FirstOrDefault(n => n.Type == "cgroup");
         if (ns is null) return;
-        if (ns.Path is null) { LibC.Check(LibC.Unshare(LibC.CLONE_NEWCGROUP), "unshare", "cgroup namespace"); return; }
+        if (ns.Path is null)
+        {
+            OwnCgroup.Paths(spec);
+            LibC.Check(LibC.Unshare(LibC.CLONE_NEWCGROUP), "unshare", "cgroup namespace");
+            return;
+        }
         var fd = LibC.Check(LibC.Open(ns.Path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", ns.Path);
         try { LibC.Check(LibC.Setns(fd, LibC.CLONE_NEWCGROUP), "setns", ns.Path); }
         finally { LibC.Close(fd); }
