@@ -39,7 +39,11 @@ static class PathResolver
     /// </summary>
     public static void EnterWorkingDirectory(string cwd)
     {
-        LibC.Check(LibC.Chdir(InRoot(cwd)), "chdir", cwd);
+        string path;
+        // Resolving runs as the process's user, who may not search every directory on the way.
+        try { path = InRoot(cwd); }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException) { throw new RuntimeException($"chdir {cwd}: {e.Message}", e); }
+        LibC.Check(LibC.Chdir(path), "chdir", cwd);
         try { LibC.GetCwd(); }
         catch (SysException e) when (e.Errno == Errno.ENOENT)
         {
