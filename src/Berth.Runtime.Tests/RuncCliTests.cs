@@ -178,6 +178,20 @@ public sealed class RuncCliTests : IDisposable
     }
 
     [Fact]
+    public void Cwd_the_user_cannot_reach_fails_with_a_message_naming_it()
+    {
+        var secret = Path.Combine(bundle.FullName, "rootfs/secret");
+        Directory.CreateDirectory(Path.Combine(secret, "work"));
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // No capabilities: CAP_DAC_OVERRIDE would let init search /secret after all.
+        WriteSpec(s => { s.Process!.User = new User { Uid = 1000, Gid = 1000 }; s.Process.Cwd = "/secret/work"; s.Process.Capabilities = new Capabilities(); }, "true");
+        var (code, _, err) = Sh($"$R run {id} < /dev/null");
+        Assert.Equal(1, code);
+        Assert.Contains("chdir /secret/work", err);
+        Assert.DoesNotContain(" at Berth.", err);
+    }
+
+    [Fact]
     public void Pause_resume_update_and_events_work_on_the_containers_cgroup()
     {
         if (!Directory.Exists("/sys/fs/cgroup/freezer") || !Directory.Exists("/sys/fs/cgroup/pids")) Assert.Skip("needs the v1 freezer and pids hierarchies");

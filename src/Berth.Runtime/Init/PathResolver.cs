@@ -40,7 +40,7 @@ static class PathResolver
     public static void EnterWorkingDirectory(string cwd)
     {
         string path;
-        // Resolving runs as the process's user, who may not search every directory on the way.
+        // readlink on the way can fail (a name too long, an I/O error): an error for the user, not a stack trace.
         try { path = InRoot(cwd); }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException) { throw new RuntimeException($"chdir {cwd}: {e.Message}", e); }
         LibC.Check(LibC.Chdir(path), "chdir", cwd);
