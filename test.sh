@@ -7,6 +7,8 @@ cd "$top"
 scripts/install-deps || exit 1
 scripts/build || exit 1
 export BERTH_BIN_DIR="$top/bin" BERTH_RUNC_PATH="$top/bin/berth-runc"
+# The runtime conformance suite's probe, which scripts/build publishes beside the other programs' builds.
+export BERTH_PROBE_PATH="$top/artifacts/publish/Berth.Conformance.Probe/berth-conformance-probe"
 results="$top/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 status=0

@@ -69,4 +69,28 @@ public sealed class SecurityTests(DaemonFixture d) : IClassFixture<DaemonFixture
         var lines = stdout.Split('\n').Select(l => l.Trim().TrimStart('^', '@')).ToList();
         Assert.True(lines.Contains("/dev/pts/0"), $"no /dev/pts/0 line in: {stdout}");
     }
+
+    [Fact]
+    public async Task AppArmor_profile_or_SELinux_label_the_host_cannot_apply_is_refused_at_create()
+    {
+        d.Require();
+        var (code, _, stderr) = await d.Docker("create", "--security-opt", "apparmor=berth-test-profile", "busybox", "true");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--security-opt apparmor=berth-test-profile", stderr);
+        if (!Berth.Runtime.SecurityModules.AppArmorEnabled) Assert.Contains("AppArmor is not enabled on this host", stderr);
+
+        (code, _, stderr) = await d.Docker("create", "--security-opt", "label=type:container_t", "busybox", "true");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--security-opt label=type:container_t", stderr);
+        if (!Berth.Runtime.SecurityModules.SelinuxEnabled) Assert.Contains("SELinux is not enabled on this host", stderr);
+
+        (code, _, stderr) = await d.Docker("create", "--security-opt", "confinement=none", "busybox", "true");
+        Assert.NotEqual(0, code);
+        Assert.Contains("invalid --security-opt 2: \"confinement=none\"", stderr);
+
+        // Asking for no confinement needs nothing from the host, as with dockerd.
+        var (runCode, stdout, runErr) = await d.Docker("run", "--rm", "--security-opt", "apparmor=unconfined", "--security-opt", "label=disable", "busybox", "echo", "ran");
+        Assert.True(runCode == 0, runErr);
+        Assert.Equal("ran\n", stdout);
+    }
 }

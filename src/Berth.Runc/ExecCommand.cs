@@ -48,7 +48,8 @@ static partial class Cli
         else
         {
             if (command.Count == 0) throw new UsageException("exec: a command is required (or --process FILE)");
-            process = FromTemplate(spec.Process ?? new Berth.Runtime.Oci.Process(), command, tty, cwd, env, user, gids, caps, noNewPrivs);
+            var rootfs = Path.GetFullPath(spec.Root?.Path ?? "rootfs", state.Bundle);
+            process = FromTemplate(spec.Process ?? new Berth.Runtime.Oci.Process(), rootfs, command, tty, cwd, env, user, gids, caps, noNewPrivs);
             if (apparmor is not null) process.ApparmorProfile = apparmor;
             if (label is not null) process.SelinuxLabel = label;
         }
@@ -80,8 +81,25 @@ static partial class Cli
         catch (JsonException e) { throw new UsageException($"--process {path}: {e.Path}: {e.Message.Split('\n')[0]}"); }
     }
 
+    /// <summary>
+    /// --user: runc's numeric UID[:GID] (GID 0 when left out), or, beyond runc, a NAME[:GROUP] looked
+    /// up in the container's /etc/passwd and /etc/group the way docker exec -u does, with the
+    /// user's supplementary groups.
+    /// </summary>
+    static User ExecUser(string user, string rootfs, uint? umask)
+    {
+        var parts = user.Split(':');
+        if (parts.Length > 2) throw new UsageException($"--user {user}: give UID[:GID] or NAME[:GROUP]");
+        if (uint.TryParse(parts[0], out var uid) && (parts.Length == 1 || uint.TryParse(parts[1], out _)))
+            return new User { Uid = uid, Gid = parts.Length == 2 ? uint.Parse(parts[1]) : 0, Umask = umask };
+        ResolvedUser resolved;
+        try { resolved = UserResolver.Resolve(rootfs, user); }
+        catch (ArgumentException e) { throw new UsageException($"--user {user}: {e.Message}"); }
+        return new User { Uid = resolved.Uid, Gid = resolved.Gid, AdditionalGids = resolved.AdditionalGids.Count > 0 ? [.. resolved.AdditionalGids] : null, Umask = umask };
+    }
+
     /// <summary>runc's exec without --process: the container's own process with the command line's changes.</summary>
-    static Berth.Runtime.Oci.Process FromTemplate(Berth.Runtime.Oci.Process template, List<string> command, bool tty, string? cwd,
+    static Berth.Runtime.Oci.Process FromTemplate(Berth.Runtime.Oci.Process template, string rootfs, List<string> command, bool tty, string? cwd,
         List<string> env, string? user, List<string> gids, List<string> caps, bool noNewPrivs)
     {
         var process = JsonSerializer.Deserialize(JsonSerializer.Serialize(template, OciJson.Default.Process), OciJson.Default.Process)!;
@@ -97,13 +115,7 @@ static partial class Cli
             merged.Add(e);
         }
         process.Env = merged;
-        if (user is not null)
-        {
-            var parts = user.Split(':');
-            if (!uint.TryParse(parts[0], out var uid) || parts.Length > 2 || (parts.Length == 2 && !uint.TryParse(parts[1], out _)))
-                throw new UsageException($"--user {user}: give a numeric UID[:GID]");
-            process.User = new User { Uid = uid, Gid = parts.Length == 2 ? uint.Parse(parts[1]) : 0, Umask = process.User.Umask };
-        }
+        if (user is not null) process.User = ExecUser(user, rootfs, process.User.Umask);
         if (gids.Count > 0)
             process.User.AdditionalGids = gids.Select(g => uint.TryParse(g, out var n) ? n : throw new UsageException($"--additional-gids {g}: not a number")).ToList();
         if (caps.Count > 0)

@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
 using Berth.Runtime.Oci;
 using Xunit;
-using Process = System.Diagnostics.Process;
 
 namespace Berth.Runtime.Tests;
 
@@ -48,25 +46,8 @@ public sealed class RuncCliTests : IDisposable
     }
 
     /// <summary>Runs a bash script with $R (berth-runc --root ...) and $B (the bundle) set.</summary>
-    (int Code, string Out, string Err) Sh(string script)
-    {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(script);
-        psi.Environment["R"] = $"{runc} --root {root}";
-        psi.Environment["B"] = bundle.FullName;
-        psi.WorkingDirectory = bundle.FullName;
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(30_000))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"timed out: {script}");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    (int Code, string Out, string Err) Sh(string script) =>
+        TestRuntime.Bash(script, new Dictionary<string, string> { ["R"] = $"{runc} --root {root}", ["B"] = bundle.FullName }, bundle.FullName);
 
     JsonElement State()
     {
@@ -168,6 +149,46 @@ public sealed class RuncCliTests : IDisposable
         (code, _, err) = Sh($"$R kill {id} 15");
         Assert.Equal(1, code);
         Assert.Contains("container not running", err);
+    }
+
+    [Fact]
+    public void Exec_user_name_is_looked_up_in_the_containers_passwd_and_group()
+    {
+        var etc = Path.Combine(bundle.FullName, "rootfs/etc");
+        Directory.CreateDirectory(etc);
+        File.WriteAllText(Path.Combine(etc, "passwd"), "root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1500:Alice:/home/alice:/bin/sh\n");
+        File.WriteAllText(Path.Combine(etc, "group"), "root:x:0:\nstaff:x:1500:\ndev:x:2600:alice\nops:x:2700:\n");
+        WriteSpec(null, "sleep", "100");
+        Assert.Equal(0, Sh($"$R run -d {id} > /dev/null 2>&1 < /dev/null").Code);
+        const string ids = "while read k v; do case $k in Uid:|Gid:|Groups:) echo $k $v;; esac; done < /proc/self/status";
+
+        var (code, output, err) = Sh($"$R exec -u alice {id} sh -c '{ids}' < /dev/null");
+        Assert.True(code == 0, err);
+        Assert.Equal("Uid: 1234 1234 1234 1234\nGid: 1500 1500 1500 1500\nGroups: 2600\n", output);
+        (code, output, err) = Sh($"$R exec --user alice:ops {id} sh -c '{ids}' < /dev/null");
+        Assert.True(code == 0, err);
+        Assert.StartsWith("Uid: 1234 1234 1234 1234\nGid: 2700 2700 2700 2700\n", output);
+        (code, output, err) = Sh($"$R exec -u 1000:1001 {id} sh -c '{ids}' < /dev/null");
+        Assert.True(code == 0, err);
+        Assert.StartsWith("Uid: 1000 1000 1000 1000\nGid: 1001 1001 1001 1001\n", output);
+
+        (code, _, err) = Sh($"$R exec -u bob {id} true < /dev/null");
+        Assert.Equal(1, code);
+        Assert.Contains("unable to find user bob: no matching entries in passwd file", err);
+    }
+
+    [Fact]
+    public void Cwd_the_user_cannot_reach_fails_with_a_message_naming_it()
+    {
+        var secret = Path.Combine(bundle.FullName, "rootfs/secret");
+        Directory.CreateDirectory(Path.Combine(secret, "work"));
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // No capabilities: CAP_DAC_OVERRIDE would let init search /secret after all.
+        WriteSpec(s => { s.Process!.User = new User { Uid = 1000, Gid = 1000 }; s.Process.Cwd = "/secret/work"; s.Process.Capabilities = new Capabilities(); }, "true");
+        var (code, _, err) = Sh($"$R run {id} < /dev/null");
+        Assert.Equal(1, code);
+        Assert.Contains("chdir /secret/work", err);
+        Assert.DoesNotContain(" at Berth.", err);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Xunit;
 
 namespace Berth.Runtime.Tests;
@@ -43,5 +44,28 @@ static class TestRuntime
         foreach (var applet in applets) File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
         foreach (var dir in new[] { "proc", "sys", "dev", "tmp" }) Directory.CreateDirectory(Path.Combine(bundle.FullName, "rootfs", dir));
         return bundle;
+    }
+
+    /// <summary>
+    /// Runs a bash script in <paramref name="workDir"/> with <paramref name="env"/> added and stdin
+    /// closed; bash lets a test give a runtime's stdio as files and fds, as runc's callers do.
+    /// </summary>
+    public static (int Code, string Out, string Err) Bash(string script, IReadOnlyDictionary<string, string> env, string workDir, int timeoutMs = 30_000)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(script);
+        foreach (var (key, value) in env) psi.Environment[key] = value;
+        psi.WorkingDirectory = workDir;
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeoutMs))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"timed out: {script}");
+        }
+        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 }

@@ -39,6 +39,7 @@ public sealed partial class LinuxContainer
     {
         var spec = o.Spec ?? Spec.Load(Path.Combine(o.BundleDir, "config.json"));
         spec.Validate();
+        SecurityModules.Check(spec);
         if (spec.Process is null) throw new RuntimeException("the spec has no process");
         if (spec.Root is null) throw new RuntimeException("the spec has no root");
         var bundle = Path.GetFullPath(o.BundleDir);
@@ -225,6 +226,7 @@ public sealed partial class LinuxContainer
         var execSpec = Spec.Parse(spec.ToJson(), $"container {id}");
         execSpec.Process = process;
         execSpec.Validate($"exec in {id}");
+        SecurityModules.Check(execSpec);
         var joined = (spec.Linux?.Namespaces ?? [])
             .Select(n => new LinuxNamespace { Type = n.Type, Path = n.Path ?? $"/proc/{containerPid}/ns/{ProcNsName(n.Type)}" }).ToList();
         execSpec.Linux ??= new Linux();

@@ -1,5 +1,6 @@
 using Berth.Api;
 using Berth.Daemon.Engine;
+using Berth.Runtime;
 using Berth.Shim.Client;
 using Microsoft.Extensions.Logging;
 

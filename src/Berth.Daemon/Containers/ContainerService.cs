@@ -151,8 +151,9 @@ public sealed partial class ContainerService
         if (host.NanoCpus > 0 && host.CpuPeriod > 0) throw ApiException.BadRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set");
         if (host.NanoCpus > 0 && host.CpuQuota > 0) throw ApiException.BadRequest("Conflicting options: Nano CPUs and CPU Quota cannot both be set");
         if (host.BlkioWeight is > 0 and (< 10 or > 1000)) throw ApiException.BadRequest("Range of blkio weight is from 10 to 1000");
-        // Device paths and cgroup rules are checked now, so a bad one fails create rather than a later start.
+        // Device paths, cgroup rules and security options are checked now, so a bad one fails create rather than a later start.
         SpecBuilder.ValidateResources(host);
+        SecurityOptions.Parse(host.SecurityOpt).CheckHostSupport();
         if (host.Binds is { Count: > 0 } || host.Mounts is { Count: > 0 })
             throw ApiException.NotImplemented("volumes and bind mounts are not supported yet");
     }

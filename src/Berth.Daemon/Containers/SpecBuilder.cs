@@ -28,7 +28,8 @@ public static class SpecBuilder
         p.User = new User { Uid = user.Uid, Gid = user.Gid, AdditionalGids = user.AdditionalGids.Count > 0 ? user.AdditionalGids.ToList() : null };
         // Docker leaves rlimits to the daemon's own unless --ulimit says otherwise; so does Berth.
         p.Rlimits = host.Ulimits?.Select(u => new Rlimit { Type = "RLIMIT_" + u.Name.ToUpperInvariant(), Soft = (ulong)u.Soft, Hard = (ulong)u.Hard }).ToList();
-        p.NoNewPrivileges = host.SecurityOpt?.Any(o => o is "no-new-privileges" or "no-new-privileges:true" or "no-new-privileges=true") ?? false;
+        var security = SecurityOptions.Parse(host.SecurityOpt);
+        p.NoNewPrivileges = security.NoNewPrivileges;
         if (cfg.Tty && host.ConsoleSize is { Count: 2 } size && size[0] > 0 && size[1] > 0)
             p.ConsoleSize = new Box { Height = (uint)size[0], Width = (uint)size[1] };
         p.Capabilities = BuildCapabilities(host);
@@ -69,7 +70,7 @@ public static class SpecBuilder
         linux.CgroupsPath = CgroupsPath(c);
         linux.Resources = BuildResources(host);
         if (Devices(host) is { } devices) linux.Devices = [.. linux.Devices ?? [], .. devices];
-        linux.Seccomp = BuildSeccomp(host, p.Capabilities.Bounding ?? []);
+        linux.Seccomp = BuildSeccomp(host, security.Seccomp, p.Capabilities.Bounding ?? []);
         spec.Annotations = new Dictionary<string, string> { ["org.berth.container.name"] = c.Name.TrimStart('/') };
         return spec;
     }
@@ -79,15 +80,8 @@ public static class SpecBuilder
     /// seccomp=FILE (it sends the file's JSON); otherwise the default profile. Either is resolved
     /// against the container's capabilities.
     /// </summary>
-    static LinuxSeccomp? BuildSeccomp(Api.HostConfig host, IReadOnlyCollection<string> capabilities)
+    static LinuxSeccomp? BuildSeccomp(Api.HostConfig host, string? profile, IReadOnlyCollection<string> capabilities)
     {
-        string? profile = null;
-        foreach (var opt in host.SecurityOpt ?? [])
-        {
-            // "seccomp:VALUE" is the pre-1.12 spelling Docker still accepts.
-            var sep = opt.IndexOfAny(['=', ':']);
-            if (sep > 0 && opt[..sep] == "seccomp") profile = opt[(sep + 1)..];
-        }
         if (host.Privileged || profile == "unconfined") return null;
         if (profile is null) return DefaultSeccompProfile.Create().ToOci(capabilities);
         try

@@ -84,7 +84,7 @@ public static class ContainerInit
                 if (spec.Domainname is { Length: > 0 } domain) SetName(domain, LibC.SetDomainname, "setdomainname");
             }
             RootfsSetup.Finish(spec);
-            Directory.CreateDirectory(process.Cwd);
+            Directory.CreateDirectory(PathResolver.InRoot(process.Cwd));
         }
         foreach (var r in process.Rlimits ?? []) SetRlimit(r);
         if (process.OomScoreAdj is { } adj) SetOomScoreAdj(adj);
@@ -93,7 +93,7 @@ public static class ContainerInit
         // now, as runc does; the rest of init then runs under it. With no_new_privs it waits until just before execve.
         if (seccomp is not null && !process.NoNewPrivileges) LoadSeccomp(seccomp);
         Credentials.Apply(process);
-        Directory.SetCurrentDirectory(process.Cwd);
+        PathResolver.EnterWorkingDirectory(process.Cwd);
         var env = process.Env ?? [];
         var path = PathResolver.LookPath(process.Args[0], env);
         LibC.umask(process.User.Umask ?? 0x12 /* 022, as runc */);
@@ -142,12 +142,17 @@ public static class ContainerInit
 
     static bool Has(Spec spec, string ns) => spec.Linux?.Namespaces?.Any(n => n.Type == ns) == true;
 
-    // Done here, not by the parent: the namespace's root is the creator's cgroup, and only now is init in the container's.
+    // Done here, not by the parent: the namespace's root is the creator's cgroup; init first makes sure it is in the container's.
     static void JoinCgroupNamespace(Spec spec)
     {
         var ns = spec.Linux?.Namespaces?.FirstOrDefault(n => n.Type == "cgroup");
         if (ns is null) return;
-        if (ns.Path is null) { LibC.Check(LibC.Unshare(LibC.CLONE_NEWCGROUP), "unshare", "cgroup namespace"); return; }
+        if (ns.Path is null)
+        {
+            OwnCgroup.Paths(spec);
+            LibC.Check(LibC.Unshare(LibC.CLONE_NEWCGROUP), "unshare", "cgroup namespace");
+            return;
+        }
         var fd = LibC.Check(LibC.Open(ns.Path, LibC.O_RDONLY | LibC.O_CLOEXEC), "open", ns.Path);
         try { LibC.Check(LibC.Setns(fd, LibC.CLONE_NEWCGROUP), "setns", ns.Path); }
         finally { LibC.Close(fd); }

@@ -1,3 +1,5 @@
+using Berth.Interop;
+
 namespace Berth.Runtime.Init;
 
 /// <summary>Path handling that a hostile rootfs cannot steer outside itself.</summary>
@@ -26,6 +28,34 @@ static class PathResolver
         }
         return resolved.Count == 0 ? root : root + "/" + string.Join('/', resolved);
     }
+
+    /// <summary>
+    /// Makes <paramref name="cwd"/> the working directory of a process that is already in the
+    /// container's root (CVE-2024-21626). A cwd such as <c>/proc/self/fd/N</c>, N being a host
+    /// directory init holds, would put the user's process outside the container through a magic
+    /// link. So the path is resolved as text inside the root (<see cref="InRoot"/>), and getcwd
+    /// then proves the result is reachable from the root: it fails with ENOENT for a directory
+    /// outside it, which also catches a container process racing to swap a directory for a link.
+    /// </summary>
+    public static void EnterWorkingDirectory(string cwd)
+    {
+        string path;
+        // readlink on the way can fail (a name too long, an I/O error): an error for the user, not a stack trace.
+        try { path = InRoot(cwd); }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException) { throw new RuntimeException($"chdir {cwd}: {e.Message}", e); }
+        LibC.Check(LibC.Chdir(path), "chdir", cwd);
+        try { LibC.GetCwd(); }
+        catch (SysException e) when (e.Errno == Errno.ENOENT)
+        {
+            throw new RuntimeException($"process.cwd {cwd}: the working directory is outside the container's root; refusing to run the process there", e);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="path"/> resolved in the current root with every link, magic ones in /proc
+    /// included, read as text and followed from "/": the result names no link the kernel would follow out.
+    /// </summary>
+    public static string InRoot(string path) => SecureJoin("", path) is { Length: > 0 } p ? p : "/";
 
     static IEnumerable<string> Split(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".");
 

@@ -57,7 +57,7 @@ static class RootfsSetup
             var extra = o.Flags & ~(LibC.MS_REC | LibC.MS_REMOUNT);
             if (extra != 0) Remount(dest, extra);
         }
-        else if (m.Type == "cgroup") MountCgroup(dest, o);
+        else if (m.Type == "cgroup") MountCgroup(dest, o, OwnCgroup.Paths(config.Spec));
         else
         {
             Directory.CreateDirectory(dest);
@@ -80,7 +80,7 @@ static class RootfsSetup
     /// cgroupfs for the container: cgroup2 on a unified host; on a v1 host, a tmpfs holding a bind of
     /// this container's directory from each hierarchy, the same layout runc gives.
     /// </summary>
-    static void MountCgroup(string dest, MountOptions o)
+    static void MountCgroup(string dest, MountOptions o, Dictionary<string, string> own)
     {
         Directory.CreateDirectory(dest);
         if (Cgroups.CgroupManager.IsUnified(Cgroups.CgroupManager.DefaultRoot))
@@ -89,8 +89,6 @@ static class RootfsSetup
             return;
         }
         Mount("tmpfs", dest, "tmpfs", LibC.MS_NOSUID | LibC.MS_NODEV | LibC.MS_NOEXEC, "mode=755");
-        var own = File.ReadAllLines("/proc/self/cgroup").Select(l => l.Split(':', 3)).Where(f => f.Length == 3)
-            .ToDictionary(f => f[1], f => f[2]);
         foreach (var line in File.ReadAllLines("/proc/self/mountinfo"))
         {
             var halves = line.Split(" - ", 2);

@@ -1,4 +1,6 @@
-namespace Berth.Daemon.Containers;
+using Berth.Runtime.Init;
+
+namespace Berth.Runtime;
 
 /// <summary>The numeric identity a container process runs as, and its home directory.</summary>
 public sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string Home);
@@ -6,6 +8,7 @@ public sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> Additi
 /// <summary>
 /// Turns Docker's <c>--user</c> (<c>name</c>, <c>uid</c>, <c>name:group</c>, <c>uid:gid</c>) into numbers,
 /// using the image's own /etc/passwd and /etc/group as Docker does; numeric ids need no entry.
+/// berthd resolves a container's user with it at start, berth-runc an exec's <c>--user NAME</c>.
 /// </summary>
 public static class UserResolver
 {
@@ -51,8 +54,8 @@ public static class UserResolver
     static IEnumerable<string[]> ReadColonFile(string rootfs, string path)
     {
         string file;
-        try { file = RootfsPath.SecureJoin(rootfs, path); }
-        catch (IOException) { yield break; }
+        try { file = PathResolver.SecureJoin(rootfs, path); }
+        catch (RuntimeException) { yield break; }
         if (!File.Exists(file)) yield break;
         // Bound what a hostile image can make the daemon read.
         using var stream = File.OpenRead(file);
