@@ -178,6 +178,20 @@ public sealed class BridgeDriverTests : IDisposable
     }
 
     [Fact]
+    public void No_network_accepts_outbound_traffic_before_every_network_has_refused_inbound()
+    {
+        // An accept ends the forward chain: if "out of A" came before "nothing into B", A could reach B.
+        var fw = new NftFirewall("berth-test");
+        var text = fw.Render([new BridgeRules("tbra", _net.ParsedSubnet, Internal: false, Icc: true),
+                              new BridgeRules("tbrb", _net6.ParsedSubnet, Internal: true, Icc: true)], []);
+        int lastRefusal = Math.Max(text.IndexOf("oifname \"tbra\" drop", StringComparison.Ordinal),
+                                   text.IndexOf("oifname \"tbrb\" drop", StringComparison.Ordinal));
+        int firstOutbound = Math.Min(text.IndexOf("iifname \"tbra\" accept", StringComparison.Ordinal),
+                                     text.IndexOf("iifname \"tbrb\" accept", StringComparison.Ordinal));
+        Assert.True(lastRefusal > 0 && firstOutbound > lastRefusal, text);
+    }
+
+    [Fact]
     public void Ipv4_only_rules_render_no_ip6_table()
     {
         var fw = new NftFirewall("berth-test");

@@ -110,8 +110,10 @@ public sealed class NftFirewall(string table, string? netnsPath = null)
             sb.Append($"    oifname \"{b.Bridge}\" ct status dnat accept\n");
             // Everything else into a network is refused, which also isolates networks from each other.
             sb.Append($"    oifname \"{b.Bridge}\" drop\n");
-            sb.Append($"    iifname \"{b.Bridge}\" accept\n");
         }
+        // Outbound last: an accept ends the chain, so one network's "out" must not come before another's
+        // "nothing in" (traffic from the first bridge into the second would be accepted before it is refused).
+        foreach (var (b, _) in bridges) sb.Append($"    iifname \"{b.Bridge}\" accept\n");
         sb.Append("  }\n}\n");
     }
 
