@@ -51,11 +51,6 @@ public sealed class SyncMessage
     public int? Pid { get; init; }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(SyncMessage))]
-internal sealed partial class SyncJson : JsonSerializerContext;
-
 /// <summary>
 /// One end of the sync socket. Reads with recvmsg rather than a stream, because a message may carry a
 /// descriptor (the console's pty master) and a buffered stream read would drop it.
@@ -79,7 +74,7 @@ public sealed class SyncChannel : IDisposable
 
     public void Send(SyncMessage message, int passFd = -1)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(message, SyncJson.Default.SyncMessage);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(message, OciJson.Default.SyncMessage);
         Array.Resize(ref bytes, bytes.Length + 1);
         bytes[^1] = (byte)'\n';
         ReadOnlySpan<int> fds = passFd >= 0 ? [passFd] : [];
@@ -108,7 +103,7 @@ public sealed class SyncChannel : IDisposable
             {
                 var line = pending.GetRange(0, newline).ToArray();
                 pending.RemoveRange(0, newline + 1);
-                return JsonSerializer.Deserialize(line, SyncJson.Default.SyncMessage);
+                return JsonSerializer.Deserialize(line, OciJson.Default.SyncMessage);
             }
             var n = LibC.ReceiveWithFds(fd, buffer, receivedFds);
             if (n == 0) return null;

@@ -40,10 +40,13 @@ public sealed class Spec
         return spec;
     }
 
+    /// <summary>Writes the spec indented, as runc writes config.json, through a temp file.</summary>
     public void Save(string path)
     {
         var tmp = path + ".tmp";
-        File.WriteAllText(tmp, ToJson());
+        using (var file = File.Create(tmp))
+        using (var writer = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = true }))
+            JsonSerializer.Serialize(writer, this, OciJson.Default.Spec);
         File.Move(tmp, path, overwrite: true);
     }
 
@@ -427,12 +430,17 @@ public sealed class LinuxSeccompArg
     public string Op { get; set; } = "";
 }
 
-/// <summary>Source-generated (trim- and AOT-safe) JSON for the OCI runtime-spec types.</summary>
+/// <summary>
+/// Source-generated (trim- and AOT-safe) JSON for the OCI runtime-spec types, and for the parent/init sync
+/// messages, which carry a spec: one context, because configuring the metadata of the spec's ~60 types is most of
+/// a runtime process's start-up work (it reads attributes by reflection), and a second context would do it again.
+/// Compact, since a sync message is one line; <see cref="Spec.Save"/> indents.
+/// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    WriteIndented = true)]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(Spec))]
 [JsonSerializable(typeof(Process))]
 [JsonSerializable(typeof(LinuxResources))]
+[JsonSerializable(typeof(SyncMessage))]
 public sealed partial class OciJson : JsonSerializerContext;
