@@ -3,13 +3,14 @@
 #   - `load` of a ~200 MB image in 6 layers made from files on this machine (the image is removed
 #     before every run, so each load stores every layer)
 #   - `save` of that image to a file
-#   - `images` with $TAGS tags present, and `GET /images/json` alone (curl on each socket), which
+#   - `images` with $TAGS images present (or $TAGS tags of one, IMAGES_KIND=tags), and `GET /images/json` alone (curl on each socket), which
 #     splits the daemon's share from the CLI's
 # Berth is measured with its own CLI and with the docker CLI; dockerd with the docker CLI.
 # Both daemons are private and torn down on exit (bench/daemons.sh). Needs root, hyperfine,
 # python3, Debian's docker.io (/usr/sbin/dockerd) and a docker CLI.
 #
-# Env: RUNS (hyperfine runs for load/save, default 5), IMAGES_RUNS (20), TAGS (1000),
+# Env: RUNS (hyperfine runs for load/save, default 5), IMAGES_RUNS (20), TAGS (1000 rows for `images`),
+#      IMAGES_KIND (distinct: TAGS images of their own; tags: TAGS tags of the loaded image),
 #      DOCKER_CLI (/usr/local/bin/docker), DOCKERD (/usr/sbin/dockerd), OUT (default bench/out).
 set -euo pipefail
 
@@ -17,6 +18,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-5}
 IMAGES_RUNS=${IMAGES_RUNS:-20}
 TAGS=${TAGS:-1000}
+IMAGES_KIND=${IMAGES_KIND:-distinct}
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 OUT=${OUT:-$top/bench/out}
@@ -106,31 +108,38 @@ hyperfine -N --runs "$RUNS" --export-json "$TMP/save.json" \
   -n "docker CLI -> dockerd" "${dk_docker[*]} save -o $TMP/saved.tar graphbench:big"
 rm -f "$TMP/saved.tar"
 
-# ---- images with many tags ---------------------------------------------------------------
-log "tagging $TAGS times on each daemon"
-for ((i = 0; i < TAGS; i++)); do
-  echo "tag graphbench:big graphbench/t$i:v1"
-done >"$TMP/tags.txt"
-# One CLI process per tag would take minutes; the API is called directly over the sockets instead.
-python3 - "$berth_sock" "$docker_sock" "$TMP/tags.txt" <<'PY'
-import socket, sys
+# ---- images with many images (or many tags of one) ------------------------------------------
+# IMAGES_KIND=distinct (the default): $TAGS images of their own, each an import of the same tiny
+# layer with its own ENV, so every row is an image with its own config; IMAGES_KIND=tags: $TAGS
+# tags of the big image. One CLI process per image would take minutes; the API is called directly.
+log "making $TAGS $IMAGES_KIND rows on each daemon"
+python3 - "$berth_sock" "$docker_sock" "$IMAGES_KIND" "$TAGS" <<'PY'
+import io, socket, sys, tarfile
 
-def post(sock_path, path):
+def call(sock_path, path, body=b"", ok=(b"HTTP/1.1 200", b"HTTP/1.1 201")):
     s = socket.socket(socket.AF_UNIX)
     s.connect(sock_path)
-    s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+              f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
     resp = b""
-    while chunk := s.recv(4096):
+    while chunk := s.recv(65536):
         resp += chunk
     s.close()
-    if not resp.startswith(b"HTTP/1.1 201"):
-        sys.exit(f"{sock_path} {path}: {resp[:200]!r}")
+    if not resp.startswith(ok) or b'"error"' in resp:
+        sys.exit(f"{sock_path} {path}: {resp[:300]!r}")
 
-for line in open(sys.argv[3]):
-    _, src, dst = line.split()
-    repo, tag = dst.rsplit(":", 1)
-    for sock_path in sys.argv[1:3]:
-        post(sock_path, f"/images/{src}/tag?repo={repo}&tag={tag}")
+layer = io.BytesIO()
+with tarfile.open(fileobj=layer, mode="w") as t:
+    info = tarfile.TarInfo("f")
+    info.size = 1
+    t.addfile(info, io.BytesIO(b"x"))
+berth_sock, docker_sock, kind, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+for i in range(count):
+    for sock_path in (berth_sock, docker_sock):
+        if kind == "tags":
+            call(sock_path, f"/images/graphbench:big/tag?repo=graphbench/t{i}&tag=v1")
+        else:
+            call(sock_path, f"/images/create?fromSrc=-&repo=graphbench/i{i}&tag=v1&changes=ENV%20N%3D{i}", layer.getvalue())
 PY
 hyperfine -N --warmup 3 --runs "$IMAGES_RUNS" --export-json "$TMP/images.json" \
   -n "berth CLI -> berthd" "${berth[*]} images" \
@@ -146,15 +155,15 @@ hyperfine -N --warmup 3 --runs "$IMAGES_RUNS" --export-json "$TMP/images-api.jso
 # ---- report ------------------------------------------------------------------------------
 day=$(date -u +%F)
 for m in load save images images-api; do cp "$TMP/$m.json" "$OUT/graph-$m-$day.json"; done
-python3 - "$TMP" "$OUT/graph-benchmarks-$day.md" "$day" "$RUNS" "$IMAGES_RUNS" "$TAGS" "$image_mb" \
+python3 - "$TMP" "$OUT/graph-benchmarks-$day.md" "$day" "$RUNS" "$IMAGES_RUNS" "$TAGS $IMAGES_KIND" "$image_mb" \
   "$(nproc)" "$(uname -r)" "$("${dk_docker[@]}" version --format '{{.Server.Version}}')" "$load" <<'PY'
 import json, sys
 
 tmp, md_path, day, runs, images_runs, tags, image_mb, cores, kernel, dockerd_ver, load = sys.argv[1:]
 ref_cli, ref_api = "docker CLI -> dockerd", "curl -> dockerd"
 lines = ["| Measurement | Path | Median (ms) | Min–max (ms) | vs dockerd |", "|---|---|--:|--:|--:|"]
-for name, title in [("load", f"load, {image_mb} MB in 6 layers"), ("save", "save -o file"), ("images", f"images ({tags} tags)"),
-                    ("images-api", f"GET /images/json ({tags} tags)")]:
+for name, title in [("load", f"load, {image_mb} MB in 6 layers"), ("save", "save -o file"), ("images", f"images ({tags.replace('distinct', 'images')})"),
+                    ("images-api", f"GET /images/json ({tags.replace('distinct', 'images')})")]:
     with open(f"{tmp}/{name}.json") as f:
         res = {r["command"]: r for r in json.load(f)["results"]}
     ref = ref_api if ref_api in res else ref_cli
