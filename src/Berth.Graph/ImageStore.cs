@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Berth.Graph.Drivers;
@@ -44,7 +43,10 @@ public sealed partial class ImageStore : IDisposable
         Directory.CreateDirectory(dataRoot);
         var driver = GraphDrivers.Create(dataRoot, driverName);
         var content = new ContentStore(dataRoot);
-        content.CleanTemp(Process.GetCurrentProcess().StartTime.ToUniversalTime());
+        // Whatever tmp holds before the store opens was left by an earlier process. Not the process start time as
+        // the cutoff: .NET derives it from boot time and clock ticks, and it came out earlier than the mtime of a
+        // temp blob a SIGKILLed daemon wrote just before the restart, which then survived.
+        content.CleanTemp(DateTime.UtcNow);
         var db = MetadataDb.Open(Path.Combine(dataRoot, "berth.db"));
         try
         {
