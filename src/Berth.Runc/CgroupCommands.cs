@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Text.Json;
+using Berth.Runtime.Json;
 using Berth.Runtime.Cgroups;
 using Berth.Runtime.Oci;
 
@@ -24,7 +24,7 @@ static partial class Cli
         switch (format)
         {
             case "json":
-                Console.WriteLine(JsonSerializer.Serialize(pids.ToList(), StateJson.Default.ListInt32));
+                Console.WriteLine(Codecs.Int32List.Serialize(pids.ToList(), indented: true));
                 return 0;
             case "table":
                 // As runc: the host's ps(1), keeping its header and the container's rows.
@@ -90,8 +90,8 @@ static partial class Cli
         string text;
         try { text = path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path); }
         catch (IOException e) { throw new UsageException($"--resources {path}: {e.Message}"); }
-        try { return JsonSerializer.Deserialize(text, OciJson.Default.LinuxResources) ?? new LinuxResources(); }
-        catch (JsonException e) { throw new UsageException($"--resources {path}: {e.Path}: {e.Message.Split('\n')[0]}"); }
+        try { return SpecJson.LinuxResources.Deserialize(text) ?? new LinuxResources(); }
+        catch (JsonCodecException e) { throw new UsageException($"--resources {path}: {e.Message}"); }
     }
 
     /// <summary>What the update JSON sets replaces what is in force; what it leaves out stays.</summary>

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using Berth.Runtime.Json;
 using Berth.Runtime;
 using Berth.Runtime.Oci;
 
@@ -76,9 +76,9 @@ static partial class Cli
         catch (IOException e) { throw new UsageException($"--process {path}: {e.Message}"); }
         try
         {
-            return JsonSerializer.Deserialize(text, OciJson.Default.Process) ?? throw new UsageException($"--process {path}: the process is null");
+            return SpecJson.Process.Deserialize(text) ?? throw new UsageException($"--process {path}: the process is null");
         }
-        catch (JsonException e) { throw new UsageException($"--process {path}: {e.Path}: {e.Message.Split('\n')[0]}"); }
+        catch (JsonCodecException e) { throw new UsageException($"--process {path}: {e.Message}"); }
     }
 
     /// <summary>
@@ -102,7 +102,7 @@ static partial class Cli
     static Berth.Runtime.Oci.Process FromTemplate(Berth.Runtime.Oci.Process template, string rootfs, List<string> command, bool tty, string? cwd,
         List<string> env, string? user, List<string> gids, List<string> caps, bool noNewPrivs)
     {
-        var process = JsonSerializer.Deserialize(JsonSerializer.Serialize(template, OciJson.Default.Process), OciJson.Default.Process)!;
+        var process = SpecJson.Process.Deserialize(SpecJson.Process.SerializeToUtf8Bytes(template));
         process.Args = command;
         process.Terminal = tty;
         process.ConsoleSize = null;

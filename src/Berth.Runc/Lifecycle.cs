@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Berth.Interop;
 using Berth.Runtime;
 using Berth.Runtime.Cgroups;
@@ -131,7 +130,7 @@ static partial class Cli
     {
         var id = a.Id();
         a.NoMore();
-        Console.WriteLine(JsonSerializer.Serialize(store.Get(id).ToOci(), StateJson.Default.OciState));
+        Console.WriteLine(StateJson.OciState.Serialize(store.Get(id).ToOci(), indented: true));
         return 0;
     }
 
@@ -198,7 +197,7 @@ static partial class Cli
         switch (format)
         {
             case "json":
-                Console.WriteLine(JsonSerializer.Serialize(all.Select(s => s.ToOci()).ToList(), StateJson.Default.ListOciState));
+                Console.WriteLine(StateJson.OciStates.Serialize(all.Select(s => s.ToOci()).ToList(), indented: true));
                 return 0;
             case "table":
                 if (!quiet) Console.WriteLine($"{"ID",-20} {"PID",-8} {"STATUS",-10} {"BUNDLE",-40} {"CREATED",-30} OWNER");

@@ -1,5 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using Berth.Runtime.Json;
 using Berth.Runtime.Oci;
 
 namespace Berth.Runc;
@@ -36,17 +35,41 @@ public sealed class OciState
     public required string Bundle { get; set; }
     public required string Rootfs { get; set; }
     public DateTime Created { get; set; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Dictionary<string, string>? Annotations { get; set; }
     public string Owner { get; set; } = "";
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
-[JsonSerializable(typeof(ContainerState))]
-[JsonSerializable(typeof(OciState))]
-[JsonSerializable(typeof(List<OciState>))]
-[JsonSerializable(typeof(List<int>))]
-internal sealed partial class StateJson : JsonSerializerContext;
+/// <summary>berth-runc's JSON (see <see cref="JsonCodec{T}"/>); written indented, as runc prints it.</summary>
+static class StateJson
+{
+    public static readonly ObjectCodec<ContainerState> ContainerState = new(() => new() { Id = "", Bundle = "", Rootfs = "" })
+    {
+        { "id", Codecs.String, o => o.Id, (o, v) => o.Id = v! },
+        { "pid", Codecs.Int32, o => o.Pid, (o, v) => o.Pid = v },
+        { "status", Codecs.String, o => o.Status, (o, v) => o.Status = v! },
+        { "bundle", Codecs.String, o => o.Bundle, (o, v) => o.Bundle = v! },
+        { "rootfs", Codecs.String, o => o.Rootfs, (o, v) => o.Rootfs = v! },
+        { "created", Codecs.DateTime, o => o.Created, (o, v) => o.Created = v },
+        { "cgroupsPath", Codecs.String, o => o.CgroupsPath, (o, v) => o.CgroupsPath = v },
+        { "annotations", Codecs.StringMap, o => o.Annotations, (o, v) => o.Annotations = v },
+        { "startTime", Codecs.UInt64, o => o.StartTime, (o, v) => o.StartTime = v },
+    };
+
+    public static readonly ObjectCodec<OciState> OciState = new(() => new() { Id = "", Status = "", Bundle = "", Rootfs = "" })
+    {
+        { "ociVersion", Codecs.String, o => o.OciVersion, (o, v) => o.OciVersion = v! },
+        { "id", Codecs.String, o => o.Id, (o, v) => o.Id = v! },
+        { "pid", Codecs.Int32, o => o.Pid, (o, v) => o.Pid = v },
+        { "status", Codecs.String, o => o.Status, (o, v) => o.Status = v! },
+        { "bundle", Codecs.String, o => o.Bundle, (o, v) => o.Bundle = v! },
+        { "rootfs", Codecs.String, o => o.Rootfs, (o, v) => o.Rootfs = v! },
+        { "created", Codecs.DateTime, o => o.Created, (o, v) => o.Created = v },
+        { "annotations", Codecs.StringMap, o => o.Annotations, (o, v) => o.Annotations = v },
+        { "owner", Codecs.String, o => o.Owner, (o, v) => o.Owner = v! },
+    };
+
+    public static readonly JsonCodec<List<OciState>> OciStates = Codecs.ListOf(OciState);
+}
 
 /// <summary>
 /// The state directory (--root): per container its state.json, a copy of the spec it was created
@@ -78,7 +101,7 @@ sealed class StateStore(string root)
     public void Save(ContainerState state)
     {
         var path = Path.Combine(Dir(state.Id), "state.json");
-        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(state, StateJson.Default.ContainerState));
+        File.WriteAllBytes(path + ".tmp", StateJson.ContainerState.SerializeToUtf8Bytes(state, indented: true));
         File.Move(path + ".tmp", path, overwrite: true);
     }
 
@@ -86,7 +109,7 @@ sealed class StateStore(string root)
     {
         var path = Path.Combine(Dir(id), "state.json");
         if (id.Contains('/') || !File.Exists(path)) return null;
-        var state = JsonSerializer.Deserialize(File.ReadAllText(path), StateJson.Default.ContainerState)!;
+        var state = StateJson.ContainerState.Deserialize(File.ReadAllBytes(path));
         if (!IsAlive(state)) state.Status = "stopped";
         return state;
     }

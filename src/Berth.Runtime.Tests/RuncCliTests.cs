@@ -133,7 +133,7 @@ public sealed class RuncCliTests : IDisposable
 
         // What containerd's shim passes: --process, --detach, --pid-file.
         var process = new Berth.Runtime.Oci.Process { Args = ["sleep", "100"], Cwd = "/", User = new User { Uid = 1000, Gid = 1000 }, Env = ["PATH=/bin"] };
-        File.WriteAllText(Path.Combine(bundle.FullName, "process.json"), JsonSerializer.Serialize(process, OciJson.Default.Process));
+        File.WriteAllText(Path.Combine(bundle.FullName, "process.json"), SpecJson.Process.Serialize(process));
         (code, _, err) = Sh($"$R exec --process $B/process.json --detach --pid-file $B/exec.pid {id} > /dev/null 2>&1 < /dev/null");
         Assert.True(code == 0, err);
         var execPid = int.Parse(File.ReadAllText(Path.Combine(bundle.FullName, "exec.pid")));

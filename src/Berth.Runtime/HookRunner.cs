@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Berth.Interop;
+using Berth.Runtime.Json;
 using Berth.Runtime.Oci;
 using Microsoft.Win32.SafeHandles;
 
@@ -18,9 +17,18 @@ public sealed class HookState
     public Dictionary<string, string>? Annotations { get; set; }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(HookState))]
-internal sealed partial class HookJson : JsonSerializerContext;
+static class HookJson
+{
+    public static readonly ObjectCodec<HookState> HookState = new(() => new() { Id = "", Status = "", Bundle = "" })
+    {
+        { "ociVersion", Codecs.String, o => o.OciVersion, (o, v) => o.OciVersion = v! },
+        { "id", Codecs.String, o => o.Id, (o, v) => o.Id = v! },
+        { "status", Codecs.String, o => o.Status, (o, v) => o.Status = v! },
+        { "pid", Codecs.Int32, o => o.Pid, (o, v) => o.Pid = v },
+        { "bundle", Codecs.String, o => o.Bundle, (o, v) => o.Bundle = v! },
+        { "annotations", Codecs.StringMap, o => o.Annotations, (o, v) => o.Annotations = v },
+    };
+}
 
 /// <summary>
 /// Runs the spec's hooks as the runtime spec says: each with its args (args[0] is argv[0]) and
@@ -69,7 +77,7 @@ public static class HookRunner
         // Unbuffered, so that a hook which exits without reading its stdin fails the write here, not a flush in Dispose.
         using (var stdin = new FileStream(new SafeFileHandle(stdinWrite, ownsHandle: true), FileAccess.Write, bufferSize: 0))
         {
-            try { stdin.Write(JsonSerializer.SerializeToUtf8Bytes(state, HookJson.Default.HookState)); }
+            try { stdin.Write(HookJson.HookState.SerializeToUtf8Bytes(state)); }
             catch (IOException) { /* a hook that ignores its stdin may exit first */ }
         }
         var deadline = hook.Timeout is > 0 ? DateTime.UtcNow.AddSeconds(hook.Timeout.Value) : DateTime.MaxValue;

@@ -1,6 +1,5 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Berth.Interop;
+using Berth.Runtime.Json;
 using Berth.Runtime.Oci;
 
 namespace Berth.Runtime;
@@ -22,18 +21,18 @@ namespace Berth.Runtime;
 /// <summary>What init needs beyond the spec: where the rootfs and bundle are on the host.</summary>
 public sealed record InitConfig
 {
-    public required Spec Spec { get; init; }
-    public required string Rootfs { get; init; }
-    public required string BundleDir { get; init; }
+    public required Spec Spec { get; set; }
+    public required string Rootfs { get; set; }
+    public required string BundleDir { get; set; }
     /// <summary>Start a process in an existing container instead of building one.</summary>
-    public bool IsExec { get; init; }
+    public bool IsExec { get; set; }
     /// <summary>For exec: the container's mount namespace, which init enters itself.</summary>
-    public string? MountNamespace { get; init; }
+    public string? MountNamespace { get; set; }
     /// <summary>For the hooks' state: the container's id and init's pid as the runtime sees it.</summary>
-    public string Id { get; init; } = "";
-    public int HostPid { get; init; }
+    public string Id { get; set; } = "";
+    public int HostPid { get; set; }
     /// <summary>How many of the caller's fds from 3 up the process inherits (runc's --preserve-fds).</summary>
-    public int PreservedFds { get; init; }
+    public int PreservedFds { get; set; }
 
     public HookState HookState(string status) =>
         new() { Id = Id, Status = status, Pid = HostPid, Bundle = BundleDir, Annotations = Spec.Annotations };
@@ -44,11 +43,35 @@ public sealed class SyncMessage
     public const string Config = "config", Ready = "ready", Start = "start", Error = "error", Console = "console",
         Hooks = "hooks", Resume = "resume", Detach = "detach", IdMap = "idmap", IdMapped = "idmapped", InitPid = "pid";
 
-    public required string Type { get; init; }
-    public string? Message { get; init; }
-    public InitConfig? InitConfig { get; init; }
+    public required string Type { get; set; }
+    public string? Message { get; set; }
+    public InitConfig? InitConfig { get; set; }
     /// <summary>In an <see cref="InitPid"/> message: init's pid, as the runtime sees it.</summary>
-    public int? Pid { get; init; }
+    public int? Pid { get; set; }
+}
+
+/// <summary>The sync protocol's JSON (see <see cref="JsonCodec{T}"/>): one compact object per line.</summary>
+public static class SyncJson
+{
+    public static readonly ObjectCodec<InitConfig> InitConfig = new(() => new() { Spec = null!, Rootfs = "", BundleDir = "" })
+    {
+        { "spec", SpecJson.Spec, o => o.Spec, (o, v) => o.Spec = v! },
+        { "rootfs", Codecs.String, o => o.Rootfs, (o, v) => o.Rootfs = v! },
+        { "bundleDir", Codecs.String, o => o.BundleDir, (o, v) => o.BundleDir = v! },
+        { "isExec", Codecs.Bool, o => o.IsExec, (o, v) => o.IsExec = v },
+        { "mountNamespace", Codecs.String, o => o.MountNamespace, (o, v) => o.MountNamespace = v },
+        { "id", Codecs.String, o => o.Id, (o, v) => o.Id = v! },
+        { "hostPid", Codecs.Int32, o => o.HostPid, (o, v) => o.HostPid = v },
+        { "preservedFds", Codecs.Int32, o => o.PreservedFds, (o, v) => o.PreservedFds = v },
+    };
+
+    public static readonly ObjectCodec<SyncMessage> Message = new(() => new() { Type = "" })
+    {
+        { "type", Codecs.String, o => o.Type, (o, v) => o.Type = v! },
+        { "message", Codecs.String, o => o.Message, (o, v) => o.Message = v },
+        { "initConfig", InitConfig, o => o.InitConfig, (o, v) => o.InitConfig = v },
+        { "pid", Codecs.NullableInt32, o => o.Pid, (o, v) => o.Pid = v },
+    };
 }
 
 /// <summary>
@@ -74,7 +97,7 @@ public sealed class SyncChannel : IDisposable
 
     public void Send(SyncMessage message, int passFd = -1)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(message, OciJson.Default.SyncMessage);
+        var bytes = SyncJson.Message.SerializeToUtf8Bytes(message);
         Array.Resize(ref bytes, bytes.Length + 1);
         bytes[^1] = (byte)'\n';
         ReadOnlySpan<int> fds = passFd >= 0 ? [passFd] : [];
@@ -103,7 +126,7 @@ public sealed class SyncChannel : IDisposable
             {
                 var line = pending.GetRange(0, newline).ToArray();
                 pending.RemoveRange(0, newline + 1);
-                return JsonSerializer.Deserialize(line, OciJson.Default.SyncMessage);
+                return SyncJson.Message.Deserialize(line);
             }
             var n = LibC.ReceiveWithFds(fd, buffer, receivedFds);
             if (n == 0) return null;

@@ -1,11 +1,10 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using Berth.Runtime.Json;
 
 namespace Berth.Runtime.Oci;
 
-// The OCI runtime-spec 1.x config.json model. Property names follow the spec exactly:
-// most come from the camelCase policy on OciJson, the few the policy would get wrong carry
-// an explicit [JsonPropertyName]. Unknown fields are ignored, as the spec requires.
+// The OCI runtime-spec 1.x config.json model. Its JSON is SpecJson's field tables, which name
+// each field as the spec does. Unknown fields are ignored, as the spec requires.
 
 public sealed class Spec
 {
@@ -33,8 +32,8 @@ public sealed class Spec
     public static Spec Parse(string json, string source = "config.json")
     {
         Spec? spec;
-        try { spec = JsonSerializer.Deserialize(json, OciJson.Default.Spec); }
-        catch (JsonException e) { throw new SpecException(source, FieldOf(e.Path), FirstLine(e.Message)); }
+        try { spec = SpecJson.Spec.Deserialize(json); }
+        catch (JsonCodecException e) { throw new SpecException(source, e.Path, e.Problem); }
         if (spec is null) throw new SpecException(source, "", "the spec is null");
         spec.Validate(source);
         return spec;
@@ -46,11 +45,11 @@ public sealed class Spec
         var tmp = path + ".tmp";
         using (var file = File.Create(tmp))
         using (var writer = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = true }))
-            JsonSerializer.Serialize(writer, this, OciJson.Default.Spec);
+            SpecJson.Spec.Write(writer, this);
         File.Move(tmp, path, overwrite: true);
     }
 
-    public string ToJson() => JsonSerializer.Serialize(this, OciJson.Default.Spec);
+    public string ToJson() => SpecJson.Spec.Serialize(this);
 
     /// <summary>Checks what the spec makes mandatory and what the runtime cannot do without.</summary>
     public void Validate(string source = "config.json")
@@ -126,16 +125,6 @@ public sealed class Spec
     }
 
     static bool Overlap(uint a, uint aSize, uint b, uint bSize) => (ulong)a < (ulong)b + bSize && (ulong)b < (ulong)a + aSize;
-
-    // System.Text.Json reports "$.process.user.uid"; users know the field as "process.user.uid".
-    static string FieldOf(string? jsonPath) =>
-        string.IsNullOrEmpty(jsonPath) ? "" : jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
-
-    static string FirstLine(string message)
-    {
-        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
-    }
 }
 
 /// <summary>A spec that can't be read or violates the runtime-spec; <see cref="Field"/> is the JSON path ("process.args").</summary>
@@ -272,8 +261,8 @@ public sealed class Linux
 
 public sealed class LinuxIdMapping
 {
-    [JsonPropertyName("containerID")] public uint ContainerId { get; set; }
-    [JsonPropertyName("hostID")] public uint HostId { get; set; }
+    public uint ContainerId { get; set; }
+    public uint HostId { get; set; }
     public uint Size { get; set; }
 }
 
@@ -313,7 +302,7 @@ public sealed class LinuxResources
     public LinuxMemory? Memory { get; set; }
     public LinuxCpu? Cpu { get; set; }
     public LinuxPids? Pids { get; set; }
-    [JsonPropertyName("blockIO")] public LinuxBlockIO? BlockIO { get; set; }
+    public LinuxBlockIO? BlockIO { get; set; }
     public List<LinuxHugepageLimit>? HugepageLimits { get; set; }
     public LinuxNetwork? Network { get; set; }
     public Dictionary<string, string>? Unified { get; set; }
@@ -334,9 +323,9 @@ public sealed class LinuxMemory
     public long? Reservation { get; set; }
     public long? Swap { get; set; }
     public long? Kernel { get; set; }
-    [JsonPropertyName("kernelTCP")] public long? KernelTcp { get; set; }
+    public long? KernelTcp { get; set; }
     public ulong? Swappiness { get; set; }
-    [JsonPropertyName("disableOOMKiller")] public bool? DisableOomKiller { get; set; }
+    public bool? DisableOomKiller { get; set; }
     public bool? UseHierarchy { get; set; }
     public bool? CheckBeforeUpdate { get; set; }
 }
@@ -366,8 +355,8 @@ public sealed class LinuxBlockIO
     public List<LinuxWeightDevice>? WeightDevice { get; set; }
     public List<LinuxThrottleDevice>? ThrottleReadBpsDevice { get; set; }
     public List<LinuxThrottleDevice>? ThrottleWriteBpsDevice { get; set; }
-    [JsonPropertyName("throttleReadIOPSDevice")] public List<LinuxThrottleDevice>? ThrottleReadIopsDevice { get; set; }
-    [JsonPropertyName("throttleWriteIOPSDevice")] public List<LinuxThrottleDevice>? ThrottleWriteIopsDevice { get; set; }
+    public List<LinuxThrottleDevice>? ThrottleReadIopsDevice { get; set; }
+    public List<LinuxThrottleDevice>? ThrottleWriteIopsDevice { get; set; }
 }
 
 public sealed class LinuxWeightDevice
@@ -393,7 +382,7 @@ public sealed class LinuxHugepageLimit
 
 public sealed class LinuxNetwork
 {
-    [JsonPropertyName("classID")] public uint? ClassId { get; set; }
+    public uint? ClassId { get; set; }
     public List<LinuxInterfacePriority>? Priorities { get; set; }
 }
 
@@ -429,18 +418,3 @@ public sealed class LinuxSeccompArg
     public ulong? ValueTwo { get; set; }
     public string Op { get; set; } = "";
 }
-
-/// <summary>
-/// Source-generated (trim- and AOT-safe) JSON for the OCI runtime-spec types, and for the parent/init sync
-/// messages, which carry a spec: one context, because configuring the metadata of the spec's ~60 types is most of
-/// a runtime process's start-up work (it reads attributes by reflection), and a second context would do it again.
-/// Compact, since a sync message is one line; <see cref="Spec.Save"/> indents.
-/// </summary>
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(Spec))]
-[JsonSerializable(typeof(Process))]
-[JsonSerializable(typeof(LinuxResources))]
-[JsonSerializable(typeof(SyncMessage))]
-public sealed partial class OciJson : JsonSerializerContext;
