@@ -42,7 +42,7 @@ public static class ContainerInit
         }
         catch (Exception e)
         {
-            TrySend(channel, e is RuntimeException or SysException or SpecException ? e.Message : e.ToString());
+            TrySend(channel, e is RuntimeException or SysException or SpecException or Json.JsonCodecException ? e.Message : e.ToString());
             return 1;
         }
         finally { channel.Dispose(); }

@@ -233,8 +233,9 @@ public sealed class ObjectCodec<T>(Func<T> create) : JsonCodec<T>, IEnumerable w
     abstract class Field(string name)
     {
         public readonly string Name = name;
+        // Raw UTF-8, not JsonEncodedText: encoding names up front builds the escaping tables in every
+        // process, init included, which never writes a field name.
         public readonly byte[] Utf8Name = Encoding.UTF8.GetBytes(name);
-        public readonly JsonEncodedText EncodedName = JsonEncodedText.Encode(name);
         public abstract void Read(ref Utf8JsonReader reader, T target);
         public abstract void Write(Utf8JsonWriter writer, T source);
     }
@@ -247,7 +248,7 @@ public sealed class ObjectCodec<T>(Func<T> create) : JsonCodec<T>, IEnumerable w
         {
             var value = get(source);
             if (value is null) return;
-            writer.WritePropertyName(EncodedName);
+            writer.WritePropertyName(Utf8Name);
             codec.Write(writer, value);
         }
     }
