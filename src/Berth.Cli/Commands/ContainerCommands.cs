@@ -60,7 +60,7 @@ public static class ContainerCommands
         {
             try
             {
-                var r = await c.Client.PostJsonAsync($"/containers/{Cli.Escape(name)}/wait", null, null, ApiJson.Default.ContainerWaitResponse);
+                var r = await c.Client.PostJsonAsync($"/containers/{Cli.Escape(name)}/wait", null, null, ReplyJson.ReadWaitResponse);
                 c.Out.WriteLine(r.StatusCode.ToString(CultureInfo.InvariantCulture));
             }
             catch (DaemonException e)
