@@ -25,14 +25,14 @@ public static class RunCommands
 
     public static IEnumerable<Command> All() => new Command[]
     {
-        new("create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", CreateFlags, Create, MinArgs: 1, StopAtFirstPositional: true),
+        new("create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", CreateFlags, Create, MinArgs: 1, StopAtFirstPositional: true, Sequential: true),
         new("run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image",
             CreateFlags.Concat(new Flag[] { new("detach", 'd', true), new("sig-proxy", IsBool: true), new("detach-keys") }).ToArray(),
-            Run, MinArgs: 1, StopAtFirstPositional: true),
+            Run, MinArgs: 1, StopAtFirstPositional: true, Sequential: true),
         new("start", "start [OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
-            new Flag[] { new("attach", 'a', true), new("interactive", 'i', true), new("detach-keys") }, Start, MinArgs: 1),
+            new Flag[] { new("attach", 'a', true), new("interactive", 'i', true), new("detach-keys") }, Start, MinArgs: 1, Sequential: true),
         new("attach", "attach [OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container",
-            new Flag[] { new("no-stdin", IsBool: true), new("sig-proxy", IsBool: true), new("detach-keys") }, Attach, MinArgs: 1, MaxArgs: 1),
+            new Flag[] { new("no-stdin", IsBool: true), new("sig-proxy", IsBool: true), new("detach-keys") }, Attach, MinArgs: 1, MaxArgs: 1, Sequential: true),
     };
 
     /// <summary>Builds the create request exactly as docker's CLI would for these flags.</summary>

@@ -47,12 +47,15 @@ public sealed class DaemonClient
     public const string ClientMaxVersion = ApiVersions.Max;
 
     readonly DaemonEndpoint _endpoint;
+    /// <summary>The command never waits on two requests at once, so connections may block (<see cref="DaemonEndpoint.ConnectAsync"/>).</summary>
+    readonly bool _sequential;
     string? _version;
 
-    public DaemonClient(DaemonEndpoint endpoint, string? forcedVersion = null)
+    public DaemonClient(DaemonEndpoint endpoint, string? forcedVersion = null, bool sequential = false)
     {
         _endpoint = endpoint;
         _version = string.IsNullOrEmpty(forcedVersion) ? null : forcedVersion.TrimStart('v');
+        _sequential = sequential;
     }
 
     public DaemonEndpoint Endpoint => _endpoint;
@@ -99,9 +102,10 @@ public sealed class DaemonClient
     async Task<RawResponse> SendRawAsync(RawRequest req, CancellationToken ct)
     {
         Stream conn;
-        try { conn = await _endpoint.ConnectAsync(ct); }
+        try { conn = await _endpoint.ConnectAsync(ct, _sequential); }
         catch (SocketException e) { throw new DaemonUnreachableException(_endpoint.Original, e); }
         catch (IOException e) when (e.InnerException is SocketException) { throw new DaemonUnreachableException(_endpoint.Original, e); }
+        catch (Berth.Interop.SysException e) { throw new DaemonUnreachableException(_endpoint.Original, e); }
         try { return await HttpWire.SendAsync(conn, req, _endpoint.HostHeader, ct); }
         catch
         {
