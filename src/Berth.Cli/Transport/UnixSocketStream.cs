@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Berth.Interop;
 
 namespace Berth.Cli.Transport;
@@ -13,9 +14,20 @@ namespace Berth.Cli.Transport;
 /// </summary>
 public sealed class UnixSocketStream : Stream
 {
-    int _fd;
+    /// <summary>
+    /// The socket's descriptor, reference-counted: a stdin pump may still be writing when the main
+    /// thread disposes the stream, and the number must not be closed (and reused by the next
+    /// connection) under it.
+    /// </summary>
+    sealed class Descriptor(int fd) : SafeHandle(fd, ownsHandle: true)
+    {
+        public override bool IsInvalid => handle < 0;
+        protected override bool ReleaseHandle() => LibC.Close((int)handle) == 0;
+    }
 
-    UnixSocketStream(int fd) => _fd = fd;
+    readonly Descriptor _fd;
+
+    UnixSocketStream(int fd) => _fd = new Descriptor(fd);
 
     public static UnixSocketStream Connect(string path)
     {
@@ -31,39 +43,64 @@ public sealed class UnixSocketStream : Stream
         return new UnixSocketStream(fd);
     }
 
-    int Fd => _fd >= 0 ? _fd : throw new ObjectDisposedException(nameof(UnixSocketStream));
-
     /// <summary>Half-closes: the daemon reads EOF (stdin ended) while replies keep arriving.</summary>
     public void ShutdownWrite()
     {
-        if (LibC.Shutdown(Fd, LibC.SHUT_WR) == -1) throw Failure("shutdown");
+        bool added = false;
+        _fd.DangerousAddRef(ref added);
+        try
+        {
+            if (LibC.Shutdown((int)_fd.DangerousGetHandle(), LibC.SHUT_WR) == -1) throw Failure("shutdown");
+        }
+        finally
+        {
+            if (added) _fd.DangerousRelease();
+        }
     }
 
     public override int Read(Span<byte> buffer)
     {
-        while (true)
+        bool added = false;
+        _fd.DangerousAddRef(ref added);
+        try
         {
-            var n = LibC.Recv(Fd, buffer, (nuint)buffer.Length, 0);
-            if (n >= 0) return (int)n;
-            var e = Failure("recv");
-            if (((SysException)e.InnerException!).Errno != Errno.EINTR) throw e;
+            while (true)
+            {
+                var n = LibC.Recv((int)_fd.DangerousGetHandle(), buffer, (nuint)buffer.Length, 0);
+                if (n >= 0) return (int)n;
+                ThrowUnlessInterrupted("recv");
+            }
+        }
+        finally
+        {
+            if (added) _fd.DangerousRelease();
         }
     }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        while (buffer.Length > 0)
+        bool added = false;
+        _fd.DangerousAddRef(ref added);
+        try
         {
-            // MSG_NOSIGNAL: a daemon that hung up is an error to report, not a SIGPIPE.
-            var n = LibC.Send(Fd, buffer, (nuint)buffer.Length, LibC.MSG_NOSIGNAL);
-            if (n >= 0)
+            while (buffer.Length > 0)
             {
-                buffer = buffer[(int)n..];
-                continue;
+                // MSG_NOSIGNAL: a daemon that hung up is an error to report, not a SIGPIPE.
+                var n = LibC.Send((int)_fd.DangerousGetHandle(), buffer, (nuint)buffer.Length, LibC.MSG_NOSIGNAL);
+                if (n >= 0) buffer = buffer[(int)n..];
+                else ThrowUnlessInterrupted("send");
             }
-            var e = Failure("send");
-            if (((SysException)e.InnerException!).Errno != Errno.EINTR) throw e;
         }
+        finally
+        {
+            if (added) _fd.DangerousRelease();
+        }
+    }
+
+    static void ThrowUnlessInterrupted(string call)
+    {
+        var e = Failure(call);
+        if (((SysException)e.InnerException!).Errno != Errno.EINTR) throw e;
     }
 
     static IOException Failure(string call)
@@ -75,8 +112,8 @@ public sealed class UnixSocketStream : Stream
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
     public override void Flush() { }
-    public override bool CanRead => _fd >= 0;
-    public override bool CanWrite => _fd >= 0;
+    public override bool CanRead => !_fd.IsClosed;
+    public override bool CanWrite => !_fd.IsClosed;
     public override bool CanSeek => false;
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
@@ -85,8 +122,7 @@ public sealed class UnixSocketStream : Stream
 
     protected override void Dispose(bool disposing)
     {
-        int fd = Interlocked.Exchange(ref _fd, -1);
-        if (fd >= 0) LibC.Close(fd);
+        if (disposing) _fd.Dispose();
         base.Dispose(disposing);
     }
 }
