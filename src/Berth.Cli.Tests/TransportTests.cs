@@ -146,6 +146,28 @@ public sealed class TransportTests : IDisposable
         Assert.Equal("unexpected EOF in response body", e.Message);
     }
 
+    [Fact]
+    public async Task Synchronous_stream_completes_on_the_calling_thread_and_reports_failures_as_faulted_tasks()
+    {
+        var inner = new MemoryStream();
+        var stream = new SynchronousStream(inner);
+        var write = stream.WriteAsync("abc"u8.ToArray());
+        Assert.True(write.IsCompletedSuccessfully);
+        inner.Position = 0;
+        var buf = new byte[8];
+        var read = stream.ReadAsync(buf);
+        Assert.True(read.IsCompletedSuccessfully);
+        Assert.Equal(3, read.Result);
+
+        // Failures come back in the task, as from a real async call, never thrown by the call itself.
+        stream.Dispose();
+        var failed = stream.ReadAsync(buf);
+        Assert.True(failed.IsFaulted);
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await failed);
+        var cancelled = new SynchronousStream(new MemoryStream()).WriteAsync(buf, new CancellationToken(canceled: true));
+        Assert.True(cancelled.IsCanceled);
+    }
+
     [Theory]
     [InlineData("unix:///run/x.sock", "unix", "/run/x.sock")]
     [InlineData("tcp://127.0.0.1", "tcp", "127.0.0.1:2375")]

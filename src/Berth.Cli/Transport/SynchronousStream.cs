@@ -28,9 +28,9 @@ public sealed class SynchronousStream(Stream inner) : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
         try
         {
-            cancellationToken.ThrowIfCancellationRequested();
             return new ValueTask<int>(inner.Read(buffer.Span));
         }
         catch (Exception e) { return ValueTask.FromException<int>(e); }
@@ -41,9 +41,9 @@ public sealed class SynchronousStream(Stream inner) : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
         try
         {
-            cancellationToken.ThrowIfCancellationRequested();
             inner.Write(buffer.Span);
             return default;
         }
@@ -55,9 +55,9 @@ public sealed class SynchronousStream(Stream inner) : Stream
 
     public override Task FlushAsync(CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
         try
         {
-            cancellationToken.ThrowIfCancellationRequested();
             inner.Flush();
             return Task.CompletedTask;
         }
