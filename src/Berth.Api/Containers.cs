@@ -244,23 +244,8 @@ public sealed class ContainerCreateRequestConverter : JsonConverter<ContainerCre
         return request;
     }
 
-    public override void Write(Utf8JsonWriter writer, ContainerCreateRequest value, JsonSerializerOptions options)
-    {
-        using var config = JsonSerializer.SerializeToDocument(value.Config, ApiJson.Default.ContainerConfig);
-        writer.WriteStartObject();
-        foreach (var property in config.RootElement.EnumerateObject()) property.WriteTo(writer);
-        if (value.HostConfig is not null)
-        {
-            writer.WritePropertyName("HostConfig");
-            JsonSerializer.Serialize(writer, value.HostConfig, ApiJson.Default.HostConfig);
-        }
-        if (value.NetworkingConfig is not null)
-        {
-            writer.WritePropertyName("NetworkingConfig");
-            JsonSerializer.Serialize(writer, value.NetworkingConfig, ApiJson.Default.NetworkingConfig);
-        }
-        writer.WriteEndObject();
-    }
+    public override void Write(Utf8JsonWriter writer, ContainerCreateRequest value, JsonSerializerOptions options) =>
+        ContainerCreateJson.Write(writer, value);
 }
 
 public sealed class ContainerCreateResponse

@@ -32,18 +32,24 @@ public sealed class TransportTests : IDisposable
 
     static Task Send(Socket s, string text) => s.SendAsync(Encoding.UTF8.GetBytes(text), SocketFlags.None);
 
-    [Fact]
-    public async Task Chunked_body_is_decoded()
+    // Each exchange runs over both connection kinds: the runtime's async sockets and the blocking
+    // unix socket that sequential commands such as run use.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Chunked_body_is_decoded(bool blocking)
     {
         var server = ServeOnce(s => Send(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
-        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default);
+        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default, blocking);
         await using var resp = await HttpWire.SendAsync(conn, new RawRequest { Method = "GET", Target = "/x" }, "h");
         Assert.Equal("hello world", Encoding.UTF8.GetString(await resp.ReadBodyAsync()));
         Assert.StartsWith("GET /x HTTP/1.1\r\n", await server);
     }
 
-    [Fact]
-    public async Task Error_status_becomes_daemon_message_and_an_older_daemon_negotiates_down()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Error_status_becomes_daemon_message_and_an_older_daemon_negotiates_down(bool blocking)
     {
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
@@ -67,7 +73,7 @@ public sealed class TransportTests : IDisposable
             }
             return requests;
         });
-        var client = new DaemonClient(DaemonEndpoint.Parse("unix://" + SocketPath));
+        var client = new DaemonClient(DaemonEndpoint.Parse("unix://" + SocketPath), sequential: blocking);
         var e = await Assert.ThrowsAsync<DaemonException>(() => client.GetBytesAsync("/containers/x/json"));
         Assert.Equal("No such container: x", e.Message);
         Assert.Equal(404, e.Status);
@@ -76,8 +82,10 @@ public sealed class TransportTests : IDisposable
         Assert.StartsWith("GET /v1.41/containers/x/json HTTP/1.1", reqs[1]);
     }
 
-    [Fact]
-    public async Task Hijack_sends_upgrade_headers_and_keeps_bytes_after_the_101()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Hijack_sends_upgrade_headers_and_keeps_bytes_after_the_101(bool blocking)
     {
         var server = ServeOnce(async s =>
         {
@@ -90,7 +98,7 @@ public sealed class TransportTests : IDisposable
             await Send(s, ":after-eof");
             s.Shutdown(SocketShutdown.Both);
         });
-        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default);
+        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default, blocking);
         await using var resp = await HttpWire.SendAsync(conn, new RawRequest { Method = "POST", Target = "/attach", Hijack = true }, "h");
         Assert.Equal(101, resp.StatusCode);
         var stream = resp.Hijacked!;
@@ -104,12 +112,60 @@ public sealed class TransportTests : IDisposable
         Assert.Contains("Upgrade: tcp\r\n", head);
     }
 
-    [Fact]
-    public async Task Unreachable_socket_reports_the_host()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Unreachable_socket_reports_the_host(bool blocking)
     {
-        var client = new DaemonClient(DaemonEndpoint.Parse("unix://" + SocketPath));
+        var client = new DaemonClient(DaemonEndpoint.Parse("unix://" + SocketPath), sequential: blocking);
         var e = await Assert.ThrowsAsync<DaemonUnreachableException>(() => client.GetBytesAsync("/info"));
         Assert.Equal($"Cannot connect to the Berth daemon at unix://{SocketPath}. Is the daemon running?", e.Message);
+    }
+
+    [Fact]
+    public async Task Blocking_connection_to_a_daemon_that_hung_up_fails_with_an_io_error()
+    {
+        // The server closes after reading the head: the rest of a large body then meets a closed
+        // socket (EPIPE, never a SIGPIPE that would kill the CLI), and reading finds no response.
+        var server = ServeOnce(s => Task.CompletedTask);
+        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default, blocking: true);
+        var body = new byte[8 << 20];
+        await Assert.ThrowsAsync<IOException>(() => HttpWire.SendAsync(conn, new RawRequest { Method = "POST", Target = "/x", Body = body }, "h"));
+        await server;
+    }
+
+    [Fact]
+    public async Task Blocking_connection_reports_a_response_cut_short()
+    {
+        var server = ServeOnce(s => Send(s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"));
+        await using var conn = await DaemonEndpoint.Parse("unix://" + SocketPath).ConnectAsync(default, blocking: true);
+        var sending = HttpWire.SendAsync(conn, new RawRequest { Method = "GET", Target = "/x" }, "h");
+        await server;
+        await using var resp = await sending;
+        var e = await Assert.ThrowsAsync<IOException>(() => resp.ReadBodyAsync());
+        Assert.Equal("unexpected EOF in response body", e.Message);
+    }
+
+    [Fact]
+    public async Task Synchronous_stream_completes_on_the_calling_thread_and_reports_failures_as_faulted_tasks()
+    {
+        var inner = new MemoryStream();
+        var stream = new SynchronousStream(inner);
+        var write = stream.WriteAsync("abc"u8.ToArray());
+        Assert.True(write.IsCompletedSuccessfully);
+        inner.Position = 0;
+        var buf = new byte[8];
+        var read = stream.ReadAsync(buf);
+        Assert.True(read.IsCompletedSuccessfully);
+        Assert.Equal(3, read.Result);
+
+        // Failures come back in the task, as from a real async call, never thrown by the call itself.
+        stream.Dispose();
+        var failed = stream.ReadAsync(buf);
+        Assert.True(failed.IsFaulted);
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await failed);
+        var cancelled = new SynchronousStream(new MemoryStream()).WriteAsync(buf, new CancellationToken(canceled: true));
+        Assert.True(cancelled.IsCanceled);
     }
 
     [Theory]

@@ -19,8 +19,8 @@ namespace Berth.Cli
 
         public static async Task<int> MainAsync(string[] args)
         {
-            var stdout = Console.OpenStandardOutput();
-            var stderr = Console.OpenStandardError();
+            var stdout = new SynchronousStream(Console.OpenStandardOutput());
+            var stderr = new SynchronousStream(Console.OpenStandardError());
             int split = 0;
             // Global flags come before the command name; find where they end.
             while (split < args.Length && args[split].StartsWith('-'))
@@ -80,7 +80,7 @@ namespace Berth.Cli
             }
 
             DaemonClient client;
-            try { client = CreateClient(globals); }
+            try { client = CreateClient(globals, command.Sequential); }
             catch (FormatException e)
             {
                 err.WriteLine(e.Message);
@@ -129,7 +129,7 @@ namespace Berth.Cli
         }
 
         /// <summary><c>-H</c>, then BERTH_HOST, then DOCKER_HOST, then the default socket; TLS from the flags or DOCKER_TLS_VERIFY.</summary>
-        static DaemonClient CreateClient(ParsedArgs globals)
+        static DaemonClient CreateClient(ParsedArgs globals, bool sequential)
         {
             var host = globals.Get("host") ?? Env("BERTH_HOST") ?? Env("DOCKER_HOST") ?? DaemonEndpoint.DefaultHost;
             bool verify = globals.Bool("tlsverify") || Env("DOCKER_TLS_VERIFY") is not null;
@@ -143,7 +143,7 @@ namespace Berth.Cli
                     globals.Get("tlscert") ?? Path.Combine(certDir, "cert.pem"),
                     globals.Get("tlskey") ?? Path.Combine(certDir, "key.pem")));
             }
-            return new DaemonClient(endpoint, Env("DOCKER_API_VERSION"));
+            return new DaemonClient(endpoint, Env("DOCKER_API_VERSION"), sequential);
         }
 
         static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;

@@ -14,7 +14,7 @@ public static class ContainerCommands
     {
         new("ps", "ps [OPTIONS]", "List containers",
             new Flag[] { new("all", 'a', true), new("quiet", 'q', true), new("last", 'n'), new("latest", 'l', true), new("no-trunc", IsBool: true), new("filter", 'f'), new("format"), new("size", 's', true) },
-            Ps, MaxArgs: 0),
+            Ps, MaxArgs: 0, Sequential: true),
         new("stop", "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
             new Flag[] { new("time", 't'), new("timeout"), new("signal", 's') }, (c, p) => StopOrRestart(c, p, "stop"), MinArgs: 1),
         new("restart", "restart [OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
@@ -25,7 +25,7 @@ public static class ContainerCommands
         new("rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
             new Flag[] { new("force", 'f', true), new("volumes", 'v', true), new("link", 'l', true) },
             (c, p) => c.ForEachAsync(p.Positionals, n => c.Client.SendAndDrainAsync("DELETE", "/containers/" + Cli.Escape(n),
-                new Query().AddIf(p.Bool("volumes"), "v", "1").AddIf(p.Bool("link"), "link", "1").AddIf(p.Bool("force"), "force", "1"))), MinArgs: 1),
+                new Query().AddIf(p.Bool("volumes"), "v", "1").AddIf(p.Bool("link"), "link", "1").AddIf(p.Bool("force"), "force", "1"))), MinArgs: 1, Sequential: true),
         new("wait", "wait CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes",
             Array.Empty<Flag>(), Wait, MinArgs: 1),
         new("pause", "pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
@@ -60,7 +60,7 @@ public static class ContainerCommands
         {
             try
             {
-                var r = await c.Client.PostJsonAsync($"/containers/{Cli.Escape(name)}/wait", null, null, ApiJson.Default.ContainerWaitResponse);
+                var r = await c.Client.PostJsonAsync($"/containers/{Cli.Escape(name)}/wait", null, null, ReplyJson.ReadWaitResponse);
                 c.Out.WriteLine(r.StatusCode.ToString(CultureInfo.InvariantCulture));
             }
             catch (DaemonException e)

@@ -5,7 +5,11 @@ namespace Berth.Cli.Commands;
 /// <summary>Too few or too many positional arguments; docker exits 1 for these, not 125.</summary>
 public sealed class ArgCountException(string message) : Exception(message);
 
-/// <summary>One CLI command: its flags, usage line, argument count and handler.</summary>
+/// <summary>
+/// One CLI command: its flags, usage line, argument count and handler. <see cref="Sequential"/>
+/// marks a command that never waits on two daemon requests at once (signal handlers aside, which
+/// run on their own thread), so its connections may use blocking I/O on the calling thread.
+/// </summary>
 public sealed record Command(
     string Name,
     string Usage,
@@ -14,7 +18,8 @@ public sealed record Command(
     Func<Cli, ParsedArgs, Task<int>> Run,
     int MinArgs = 0,
     int MaxArgs = int.MaxValue,
-    bool StopAtFirstPositional = false)
+    bool StopAtFirstPositional = false,
+    bool Sequential = false)
 {
     public void CheckArgs(ParsedArgs p)
     {

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using Berth.Api;
 using Berth.Cli.Terminal;
 using Berth.Cli.Transport;
@@ -26,14 +25,14 @@ public static class RunCommands
 
     public static IEnumerable<Command> All() => new Command[]
     {
-        new("create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", CreateFlags, Create, MinArgs: 1, StopAtFirstPositional: true),
+        new("create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", CreateFlags, Create, MinArgs: 1, StopAtFirstPositional: true, Sequential: true),
         new("run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image",
             CreateFlags.Concat(new Flag[] { new("detach", 'd', true), new("sig-proxy", IsBool: true), new("detach-keys") }).ToArray(),
-            Run, MinArgs: 1, StopAtFirstPositional: true),
+            Run, MinArgs: 1, StopAtFirstPositional: true, Sequential: true),
         new("start", "start [OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
-            new Flag[] { new("attach", 'a', true), new("interactive", 'i', true), new("detach-keys") }, Start, MinArgs: 1),
+            new Flag[] { new("attach", 'a', true), new("interactive", 'i', true), new("detach-keys") }, Start, MinArgs: 1, Sequential: true),
         new("attach", "attach [OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container",
-            new Flag[] { new("no-stdin", IsBool: true), new("sig-proxy", IsBool: true), new("detach-keys") }, Attach, MinArgs: 1, MaxArgs: 1),
+            new Flag[] { new("no-stdin", IsBool: true), new("sig-proxy", IsBool: true), new("detach-keys") }, Attach, MinArgs: 1, MaxArgs: 1, Sequential: true),
     };
 
     /// <summary>Builds the create request exactly as docker's CLI would for these flags.</summary>
@@ -214,8 +213,6 @@ public static class RunCommands
         return Environment.GetEnvironmentVariable(e) is { } v ? e + "=" + v : e;
     }
 
-    static byte[] ToJson(ContainerCreateRequest req) => JsonSerializer.SerializeToUtf8Bytes(req, ApiJson.Default.ContainerCreateRequest);
-
     /// <summary>Creates the container, pulling the image first when asked or when the daemon says it is missing.</summary>
     static async Task<string> CreateContainerAsync(Cli c, ParsedArgs p, ContainerCreateRequest req)
     {
@@ -223,18 +220,18 @@ public static class RunCommands
         if (pull is not ("missing" or "never" or "always"))
             throw new UsageException($"invalid pull option: '{pull}': must be one of \"always\", \"missing\" or \"never\"");
         var q = new Query().Add("name", p.Get("name")).Add("platform", p.Get("platform"));
-        var body = ToJson(req);
+        var body = ContainerCreateJson.Serialize(req);
         if (pull == "always") await RegistryCommands.PullAsync(c, req.Config.Image!, c.Err);
         ContainerCreateResponse resp;
         try
         {
-            resp = await c.Client.PostJsonAsync("/containers/create", q, body, ApiJson.Default.ContainerCreateResponse);
+            resp = await c.Client.PostJsonAsync("/containers/create", q, body, ReplyJson.ReadCreateResponse);
         }
         catch (DaemonException e) when (e.IsNotFound && pull == "missing")
         {
             c.Err.WriteLine($"Unable to find image '{ImageRef.Parse(req.Config.Image!).FamiliarString}' locally");
             await RegistryCommands.PullAsync(c, req.Config.Image!, c.Err);
-            resp = await c.Client.PostJsonAsync("/containers/create", q, body, ApiJson.Default.ContainerCreateResponse);
+            resp = await c.Client.PostJsonAsync("/containers/create", q, body, ReplyJson.ReadCreateResponse);
         }
         foreach (var w in resp.Warnings ?? new List<string>()) c.Err.WriteLine("WARNING: " + w);
         if (p.Get("cidfile") is { } cidfile) await File.WriteAllTextAsync(cidfile, resp.Id);
@@ -379,12 +376,11 @@ public static class RunCommands
             if (!startIt && waitQuery is null)
             {
                 // attach: the output ended; the exit status is what the container left behind.
-                await using var w = await c.Client.SendAsync("POST", $"/containers/{id}/wait");
-                return (int)(await JsonSerializer.DeserializeAsync(w.Body, ApiJson.Default.ContainerWaitResponse))!.StatusCode;
+                return (int)(await c.Client.PostJsonAsync($"/containers/{id}/wait", null, null, ReplyJson.ReadWaitResponse)).StatusCode;
             }
-            var result = await JsonSerializer.DeserializeAsync(wait.Body, ApiJson.Default.ContainerWaitResponse);
-            if (result?.Error is { Message.Length: > 0 } err) c.Err.WriteLine(err.Message);
-            return (int)(result?.StatusCode ?? 125);
+            var result = ReplyJson.ReadWaitResponse(await wait.ReadBodyAsync());
+            if (result.Error is { Message.Length: > 0 } err) c.Err.WriteLine(err.Message);
+            return (int)result.StatusCode;
         }
         finally
         {

@@ -18,6 +18,9 @@ public sealed class DaemonException(int status, string message) : Exception(mess
 public sealed class DaemonUnreachableException(string host, Exception inner)
     : Exception($"Cannot connect to the Berth daemon at {host}. Is the daemon running?", inner);
 
+/// <summary>Parses a whole reply body; throws <see cref="JsonException"/> when it is malformed.</summary>
+public delegate T ReplyReader<T>(ReadOnlySpan<byte> json);
+
 /// <summary>Query string builder; values are escaped once here.</summary>
 public sealed class Query
 {
@@ -44,12 +47,15 @@ public sealed class DaemonClient
     public const string ClientMaxVersion = ApiVersions.Max;
 
     readonly DaemonEndpoint _endpoint;
+    /// <summary>The command never waits on two requests at once, so connections may block (<see cref="DaemonEndpoint.ConnectAsync"/>).</summary>
+    readonly bool _sequential;
     string? _version;
 
-    public DaemonClient(DaemonEndpoint endpoint, string? forcedVersion = null)
+    public DaemonClient(DaemonEndpoint endpoint, string? forcedVersion = null, bool sequential = false)
     {
         _endpoint = endpoint;
         _version = string.IsNullOrEmpty(forcedVersion) ? null : forcedVersion.TrimStart('v');
+        _sequential = sequential;
     }
 
     public DaemonEndpoint Endpoint => _endpoint;
@@ -96,9 +102,10 @@ public sealed class DaemonClient
     async Task<RawResponse> SendRawAsync(RawRequest req, CancellationToken ct)
     {
         Stream conn;
-        try { conn = await _endpoint.ConnectAsync(ct); }
+        try { conn = await _endpoint.ConnectAsync(ct, _sequential); }
         catch (SocketException e) { throw new DaemonUnreachableException(_endpoint.Original, e); }
         catch (IOException e) when (e.InnerException is SocketException) { throw new DaemonUnreachableException(_endpoint.Original, e); }
+        catch (Berth.Interop.SysException e) { throw new DaemonUnreachableException(_endpoint.Original, e); }
         try { return await HttpWire.SendAsync(conn, req, _endpoint.HostHeader, ct); }
         catch
         {
@@ -160,7 +167,7 @@ public sealed class DaemonClient
             message = $"request returned {resp.StatusCode} {resp.Reason} for API route and version http://{_endpoint.HostHeader}{target}, check if the server supports the requested API version";
         else if (resp.Header("Content-Type") == "application/json")
         {
-            try { message = JsonSerializer.Deserialize(body, ApiJson.Default.ErrorResponse)?.Message ?? ""; }
+            try { message = ReplyJson.ReadErrorMessage(body); }
             catch (JsonException e) { message = $"Error reading JSON: {e.Message}"; }
         }
         else
@@ -178,6 +185,13 @@ public sealed class DaemonClient
     {
         await using var resp = await SendAsync("POST", path, query, json, ct: ct);
         return (await JsonSerializer.DeserializeAsync(resp.Body, type, ct))!;
+    }
+
+    /// <summary>A POST whose JSON reply is read by hand (<see cref="ReplyJson"/>) rather than through serialiser metadata.</summary>
+    public async Task<T> PostJsonAsync<T>(string path, Query? query, byte[]? json, ReplyReader<T> read, CancellationToken ct = default)
+    {
+        await using var resp = await SendAsync("POST", path, query, json, ct: ct);
+        return read(await resp.ReadBodyAsync(ct));
     }
 
     /// <summary>A request whose reply body doesn't matter (204s, 201s with empty bodies).</summary>

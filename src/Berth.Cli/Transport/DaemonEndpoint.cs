@@ -70,11 +70,18 @@ public sealed class DaemonEndpoint
     /// <summary>The Host header value; docker's client sends a dummy for sockets.</summary>
     public string HostHeader => Scheme == "tcp" ? Address : "api.moby.localhost";
 
-    public async Task<Stream> ConnectAsync(CancellationToken ct)
+    /// <summary>
+    /// Opens a connection. A <paramref name="blocking"/> one to a unix socket does all its I/O as
+    /// blocking calls on the caller's thread (<see cref="UnixSocketStream"/>); the others use
+    /// the runtime's socket engine, so several can be waited on at once.
+    /// </summary>
+    public async Task<Stream> ConnectAsync(CancellationToken ct, bool blocking = false)
     {
         Socket socket;
         switch (Scheme)
         {
+            case "unix" when blocking:
+                return new SynchronousStream(UnixSocketStream.Connect(Address));
             case "unix":
                 socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
                 try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(Address), ct); }

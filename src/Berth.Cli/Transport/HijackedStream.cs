@@ -26,6 +26,9 @@ public sealed class HijackedStream : Stream
             case NetworkStream ns:
                 ns.Socket.Shutdown(SocketShutdown.Send);
                 break;
+            case SynchronousStream { Inner: UnixSocketStream unix }:
+                unix.ShutdownWrite();
+                break;
             case SslStream ssl:
                 await ssl.ShutdownAsync();
                 break;

@@ -79,7 +79,7 @@ public static class HttpWire
         else
         {
             await conn.WriteAsync(head, ct);
-            if (req.Body is { } big) await conn.WriteAsync(big, ct);
+            if (req.Body is { Length: > 0 } big) await conn.WriteAsync(big, ct);
             if (req.BodyStream is not null) await WriteChunkedAsync(conn, req.BodyStream, ct);
         }
         await conn.FlushAsync(ct);
