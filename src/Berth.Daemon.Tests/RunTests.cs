@@ -152,8 +152,8 @@ public sealed class RunTests(DaemonFixture d) : IClassFixture<DaemonFixture>
         var (killCode, killOut, _) = await d.Berth("kill", "victim");
         Assert.Equal(0, killCode);
         Assert.Equal("victim\n", killOut);
-        var (_, waitOut, _) = await d.Berth("wait", "victim");
-        Assert.Equal("137\n", waitOut);
+        var (_, waitOut, waitErr) = await d.Berth("wait", "victim");
+        Assert.True(waitOut == "137\n", $"wait printed [{waitOut}], stderr: {waitErr}");
         var (kill2, _, kill2Err) = await d.Berth("kill", "victim");
         Assert.Equal(1, kill2);
         Assert.Contains("is not running", kill2Err);

@@ -249,6 +249,30 @@ public sealed class CgroupTests : IDisposable
     }
 
     [Fact]
+    public void A_thread_joins_a_v1_cgroup_by_writing_itself_to_every_tasks_file_unless_frozen_or_split_with_v2()
+    {
+        var cg = FakeV1("/t1");
+        cg.Create();
+        Assert.True(cg.JoinAsThread());
+        foreach (var c in new[] { "memory", "cpu", "cpuacct", "pids", "blkio", "freezer" })
+            Assert.Equal("0", Read($"{c}/t1/tasks"));
+
+        var frozen = FakeV1("/t2");
+        frozen.Create();
+        frozen.Freeze(true);
+        Assert.False(frozen.JoinAsThread());
+        Assert.False(File.Exists(Path.Combine(root.FullName, "memory/t2/tasks")));
+
+        var unified = Path.Combine(root.FullName, "unified");
+        Fake("unified/cgroup.controllers", "hugetlb\n");
+        var hybrid = FakeV1("/t3", unified);
+        hybrid.Create();
+        hybrid.Apply(new LinuxResources { HugepageLimits = [new() { PageSize = "2MB", Limit = 1 << 21 }] });
+        Assert.False(hybrid.JoinAsThread());
+        Assert.False(new CgroupV2(unified, "/t4").JoinAsThread());
+    }
+
+    [Fact]
     public void V1_freezer_writes_the_state_and_reports_it()
     {
         var cg = FakeV1("/f1");

@@ -113,16 +113,16 @@ public sealed partial class LinuxContainer
         SafeFileHandle? console = null;
         try
         {
-            try { pid = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs, config.PreservedFds); }
+            bool inCgroup;
+            try { (pid, inCgroup) = NamespaceSpawner.Spawn(initPath, namespaces, stdio, theirs, config.PreservedFds, BornInCgroup(cgroup, config.Spec)); }
             finally { LibC.Close(theirs); }
             if (NamespaceSpawner.HasUserNamespace(namespaces)) pid = UserNamespaceStage.Complete(channel, pid, config.Spec.Linux);
             config = config with { HostPid = pid };
-            // Config first: init sets up the rootfs while the cgroup write runs. On cgroup v1 the first
-            // cgroup.procs write waits out an RCU grace period (~10 ms), about as long as init's setup.
-            // Nothing of the user's runs before AddProcess returns: init execs only on Start,
-            // and the createRuntime hooks below run after it.
+            // Config first: init sets up the rootfs while a cgroup write by pid, which may wait out an RCU grace
+            // period (~10 ms), runs. Nothing of the user's runs before AddProcess returns: init execs only on
+            // Start, and the createRuntime hooks below run after it.
             channel.Send(new SyncMessage { Type = SyncMessage.Config, InitConfig = config });
-            cgroup?.AddProcess(pid);
+            if (!inCgroup) cgroup?.AddProcess(pid);
             var reply = channel.Receive();
             if (reply?.Type == SyncMessage.Hooks)
             {
@@ -150,6 +150,22 @@ public sealed partial class LinuxContainer
             throw;
         }
     }
+
+    /// <summary>
+    /// How init gets into the cgroup without a move by pid: the spawning thread joins it first, so init is
+    /// born inside, unless init's own start-up could trip the limits (it is charged to the container
+    /// from its first page and thread, where a process moved in later brings only what it does next):
+    /// with a pids limit, or a memory limit below <see cref="BornInsideMinMemory"/>.
+    /// </summary>
+    static Func<bool>? BornInCgroup(ICgroupManager? cgroup, Spec spec)
+    {
+        var resources = spec.Linux?.Resources;
+        if (cgroup is null || resources?.Pids is { Limit: > 0 }) return null;
+        if (resources?.Memory?.Limit is > 0 and < BornInsideMinMemory) return null;
+        return cgroup.JoinAsThread;
+    }
+
+    const long BornInsideMinMemory = 64L << 20;
 
     /// <summary>
     /// Tells a waiting init to exec; returns when it has, throws with init's message if exec failed

@@ -6,7 +6,8 @@ namespace Berth.Runtime;
 /// <summary>
 /// Starts the init stage inside new namespaces without forking the (multithreaded) .NET process:
 /// a fresh thread unshares or joins the namespaces, which changes only that thread, then
-/// posix_spawns init from it, so init inherits them; the thread then exits and is never reused.
+/// posix_spawns init from it, so init inherits them (and, when it joined one, the container's cgroup);
+/// the thread then exits and is never reused.
 /// A user namespace can't be entered that way (the kernel wants a single-threaded caller), so
 /// with one the spawned process runs berth-runc's C stage instead (src/Berth.Runc/native/userns.c),
 /// which creates the namespaces before the .NET runtime starts; <see cref="UserNamespaceStage"/>
@@ -21,21 +22,29 @@ public static class NamespaceSpawner
     /// <summary>
     /// Spawns init. Without a user namespace the pid returned is init's; with one it is the C
     /// stage's, and <see cref="UserNamespaceStage.Complete"/> turns it into init's.
+    /// <paramref name="joinCgroup"/>, when given, runs on the spawning thread first (see
+    /// <see cref="Cgroups.ICgroupManager.JoinAsThread"/>); InCgroup says whether init was born in the cgroup.
     /// </summary>
-    public static int Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd, int preservedFds = 0)
+    public static (int Pid, bool InCgroup) Spawn(string initPath, IReadOnlyList<LinuxNamespace> namespaces, ContainerStdio stdio, int syncFd,
+        int preservedFds = 0, Func<bool>? joinCgroup = null)
     {
         var pid = 0;
+        var inCgroup = false;
         Exception? failure = null;
         using var binary = SealedBinary.Open(initPath);
         var thread = new Thread(() =>
         {
-            try { pid = SpawnOnThisThread(binary.ExecPath, namespaces, stdio, syncFd, preservedFds); }
+            try
+            {
+                inCgroup = joinCgroup?.Invoke() ?? false;
+                pid = SpawnOnThisThread(binary.ExecPath, namespaces, stdio, syncFd, preservedFds);
+            }
             catch (Exception e) { failure = e; }
         }, maxStackSize: 256 * 1024) { Name = "berth-ns-spawn", IsBackground = true };
         thread.Start();
         thread.Join();
         if (failure is not null) throw failure is RuntimeException ? failure : new RuntimeException(failure.Message, failure);
-        return pid;
+        return (pid, inCgroup);
     }
 
     public static bool HasUserNamespace(IReadOnlyList<LinuxNamespace> namespaces) => namespaces.Any(n => n.Type == "user");

@@ -16,15 +16,22 @@ if (LibC.Setsid() == -1 && System.Runtime.InteropServices.Marshal.GetLastPInvoke
     return 1;
 }
 
+const int StandbyNice = 10;
+
 // Standby: started by the daemon before a container needs it (ShimLauncher); the arguments come as
 // one JSON line on stdin, and EOF there means the daemon no longer wants us. What follows --standby
 // only names the daemon's exec root, so ps and pgrep show whose shim this is.
 bool standby = args is ["--standby", ..];
 if (standby)
 {
+    // A standby is started while another container starts: it runs in the background (nice 10, which
+    // the threads it creates inherit) and does now the work the next container would otherwise wait for.
+    LibC.SetPriority(LibC.PRIO_PROCESS, 0, StandbyNice);
     WarmThreadPool(4);
+    Prewarm();
     var line = Console.In.ReadLine();
     if (line is null) return 0;
+    ForAllThreads(tid => LibC.SetPriority(LibC.PRIO_PROCESS, (uint)tid, 0));
     try { args = JsonSerializer.Deserialize(line, ShimJsonContext.Default.StringArray) ?? []; }
     catch (JsonException e)
     {
@@ -68,6 +75,25 @@ catch (Exception e) when (e is SysException or IOException or UnauthorizedAccess
 return await shim.RunAsync();
 
 static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+// System.Text.Json configures a type's metadata on its first use (milliseconds for the protocol's types):
+// done here, it is off the container's start path. The spec's field tables are built here too.
+static void Prewarm()
+{
+    JsonSerializer.Serialize(Array.Empty<string>(), ShimJsonContext.Default.StringArray);
+    JsonSerializer.Serialize(new ShimRequest(), ShimJsonContext.Default.ShimRequest);
+    JsonSerializer.Serialize(ShimReply.Success, ShimJsonContext.Default.ShimReply);
+    JsonSerializer.Serialize(new ShimState(), ShimJsonContext.Default.ShimState);
+    JsonSerializer.Serialize(new ExitInfo(), ShimJsonContext.Default.ExitInfo);
+    JsonSerializer.Serialize(new LogEntry(), ShimJsonContext.Default.LogEntry);
+    GC.KeepAlive(Berth.Runtime.Oci.SpecJson.Spec);
+}
+
+static void ForAllThreads(Action<int> action)
+{
+    foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        if (int.TryParse(Path.GetFileName(task), out var tid)) action(tid);
+}
 
 // Create blocks for most of the container's start-up (init sets up the rootfs meanwhile). Starting
 // pool threads now, in that idle time, saves the attach, wait and start requests that arrive right

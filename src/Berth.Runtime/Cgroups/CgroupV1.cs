@@ -213,6 +213,15 @@ public sealed class CgroupV1 : ICgroupManager
         if (UnifiedInUse) unified!.AddProcess(pid);
     }
 
+    // "0" in a v1 tasks file is the writing thread itself. The v2 half, when in use, can only take processes,
+    // and a thread joining a frozen cgroup would stop on the spot.
+    public bool JoinAsThread()
+    {
+        if (UnifiedInUse || IsFrozen) return false;
+        foreach (var dir in Paths) CgroupManager.Write(dir, "tasks", "0");
+        return true;
+    }
+
     public void Freeze(bool frozen)
     {
         var dir = Need("freezer", frozen ? "pause" : "resume");

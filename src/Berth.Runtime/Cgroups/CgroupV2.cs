@@ -103,6 +103,9 @@ public sealed class CgroupV2 : ICgroupManager
 
     public void AddProcess(int pid) => CgroupManager.Write(dir, "cgroup.procs", pid.ToString());
 
+    // A v2 domain cgroup takes whole processes only (threads move within a threaded subtree).
+    public bool JoinAsThread() => false;
+
     public void Freeze(bool frozen)
     {
         CgroupManager.Write(dir, "cgroup.freeze", frozen ? "1" : "0");

@@ -11,6 +11,13 @@ public interface ICgroupManager
     /// <summary>Writes the limits; safe to call again on a live cgroup (<c>update</c>).</summary>
     void Apply(LinuxResources? resources);
     void AddProcess(int pid);
+    /// <summary>
+    /// Moves the calling thread alone into the cgroup, so that the processes it spawns are born there;
+    /// false (and nothing moved) where the cgroup version only takes whole processes. Moving a process
+    /// by pid takes a cgroup-wide lock whose first use after an idle spell waits out an RCU grace period
+    /// (~10 ms on this kind of host); a thread moving itself takes no such lock.
+    /// </summary>
+    bool JoinAsThread();
     /// <summary>Freezes (pause) or thaws (resume) every task in the cgroup, returning once the kernel reports it done.</summary>
     void Freeze(bool frozen);
     bool IsFrozen { get; }
