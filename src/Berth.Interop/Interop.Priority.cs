@@ -12,4 +12,8 @@ public static partial class LibC
     /// </summary>
     [LibraryImport(Name, EntryPoint = "setpriority", SetLastError = true)]
     public static partial int SetPriority(int which, uint who, int prio);
+
+    /// <summary>The nice value of one thread (0: the caller); -1 is a valid result, so check errno.</summary>
+    [LibraryImport(Name, EntryPoint = "getpriority", SetLastError = true)]
+    public static partial int GetPriority(int which, uint who);
 }

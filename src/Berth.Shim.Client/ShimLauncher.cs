@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using Berth.Interop;
 
 namespace Berth.Shim.Client;
 
@@ -75,7 +77,7 @@ public sealed class ShimLauncher : IAsyncDisposable
             _refill = Task.Run(() =>
             {
                 Process p;
-                try { p = ShimProcess.Start(_shimPath, _standbyArgs, standby: true); }
+                try { p = StartInBackground(() => ShimProcess.Start(_shimPath, _standbyArgs, standby: true)); }
                 catch (ShimException) { return; } // the next launch starts cold and says why
                 lock (_gate)
                 {
@@ -84,6 +86,24 @@ public sealed class ShimLauncher : IAsyncDisposable
                 Retire(p);
             });
         }
+    }
+
+    /// <summary>Lower priority for this thread's children: the standby's start-up runs while a container starts.</summary>
+    public const int StandbyNice = 10;
+
+    /// <summary>
+    /// Runs <paramref name="start"/> with this thread's nice value raised by <see cref="StandbyNice"/>, so the
+    /// process it forks starts in the background (a child inherits the nice value of the thread that forks it).
+    /// </summary>
+    static Process StartInBackground(Func<Process> start)
+    {
+        Marshal.SetLastPInvokeError(0);
+        var nice = LibC.GetPriority(LibC.PRIO_PROCESS, 0);
+        if (nice == -1 && Marshal.GetLastPInvokeError() != 0) return start();
+        if (LibC.SetPriority(LibC.PRIO_PROCESS, 0, nice + StandbyNice) != 0) return start();
+        try { return start(); }
+        // Lowering it again needs CAP_SYS_NICE, which berthd has as root; a pool thread must not stay reniced.
+        finally { LibC.SetPriority(LibC.PRIO_PROCESS, 0, nice); }
     }
 
     static void Retire(Process p)

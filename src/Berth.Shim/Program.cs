@@ -16,8 +16,6 @@ if (LibC.Setsid() == -1 && System.Runtime.InteropServices.Marshal.GetLastPInvoke
     return 1;
 }
 
-const int StandbyNice = 10;
-
 // Standby: started by the daemon before a container needs it (ShimLauncher); the arguments come as
 // one JSON line on stdin, and EOF there means the daemon no longer wants us. What follows --standby
 // only names the daemon's exec root, so ps and pgrep show whose shim this is.
@@ -26,7 +24,8 @@ if (standby)
 {
     // A standby is started while another container starts: it runs in the background (nice 10, which
     // the threads it creates inherit) and does now the work the next container would otherwise wait for.
-    LibC.SetPriority(LibC.PRIO_PROCESS, 0, StandbyNice);
+    // berthd already starts it so (ShimLauncher); a standby started by hand gets it here.
+    if (LibC.GetPriority(LibC.PRIO_PROCESS, 0) < ShimLauncher.StandbyNice) LibC.SetPriority(LibC.PRIO_PROCESS, 0, ShimLauncher.StandbyNice);
     WarmThreadPool(4);
     Prewarm();
     var line = Console.In.ReadLine();
