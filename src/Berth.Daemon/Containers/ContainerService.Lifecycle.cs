@@ -245,16 +245,17 @@ public sealed partial class ContainerService
         _store.Save(c);
         Publish(c, "die", new() { ["exitCode"] = code.ToString() });
         c.SignalExit(code);
-        TryDeleteStateDir(c);
-        // The shim removes the cgroups it made; an OCI runtime such as runc also makes them in hierarchies Berth
-        // doesn't use (name=systemd, the v2 tree) and may leave them behind when it is killed.
-        try { Runtime.Cgroups.CgroupManager.TryRemoveEmpty(SpecBuilder.CgroupsPath(r)); }
-        catch (Exception e) when (e is Runtime.RuntimeException or IOException) { }
+        // With --rm the removal (which answers `run --rm`) goes before the clean-up below, which nothing waits for.
         if (r.HostConfig.AutoRemove)
         {
             try { await DestroyAsync(c); }
             catch (Exception e) { LogAutoRemoveFailed(c.Id, e.Message); }
         }
+        TryDeleteStateDir(c);
+        // The shim removes the cgroups it made; an OCI runtime such as runc also makes them in hierarchies Berth
+        // doesn't use (name=systemd, the v2 tree) and may leave them behind when it is killed.
+        try { Runtime.Cgroups.CgroupManager.TryRemoveEmpty(SpecBuilder.CgroupsPath(r)); }
+        catch (Exception e) when (e is Runtime.RuntimeException or IOException) { }
     }
 
     void TryDeleteStateDir(Container c)
