@@ -11,13 +11,6 @@ namespace Berth.Daemon.Tests;
 /// </summary>
 public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6DaemonFixture>
 {
-    static async Task<string> Ok(Task<(int Code, string Out, string Err)> run)
-    {
-        var (code, output, err) = await run;
-        Assert.True(code == 0, $"exit {code}: {err}{output}");
-        return output.Trim();
-    }
-
     const string HttpdCmd = "mkdir -p /www && echo hello-over-ipv6 > /www/index.html && exec httpd -f -p 80 -h /www";
 
     static string[] Links() => Directory.GetDirectories("/sys/class/net").Select(Path.GetFileName).ToArray()!;
@@ -42,19 +35,19 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
         d.RequireIpv6();
         var net = "v6" + Guid.NewGuid().ToString("N")[..8];
         var prefix = Ipv6DaemonFixture.RandomUla64();
-        var netId = await Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
+        var netId = await Tools.Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
         var bridge = "br-" + netId[..12];
         try
         {
-            await Ok(d.Docker("run", "-d", "--name", net + "-srv", "--network", net, "--network-alias", "svc6", "busybox", "sh", "-c", HttpdCmd));
-            var srvIp6 = await Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6Address", net), net + "-srv"));
+            await Tools.Ok(d.Docker("run", "-d", "--name", net + "-srv", "--network", net, "--network-alias", "svc6", "busybox", "sh", "-c", HttpdCmd));
+            var srvIp6 = await Tools.Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6Address", net), net + "-srv"));
             Assert.StartsWith(prefix, srvIp6);
-            Assert.Equal("64", await Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6PrefixLen", net), net + "-srv")));
-            Assert.Equal(prefix + "1", await Ok(d.Docker("inspect", "-f", Inspect("IPv6Gateway", net), net + "-srv")));
+            Assert.Equal("64", await Tools.Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6PrefixLen", net), net + "-srv")));
+            Assert.Equal(prefix + "1", await Tools.Ok(d.Docker("inspect", "-f", Inspect("IPv6Gateway", net), net + "-srv")));
 
             // By name and alias: the embedded DNS answers AAAA; the address itself over HTTP (with nc:
             // this busybox-static's wget crashes when given -T).
-            var output = await Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
+            var output = await Tools.Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
                 $"ping -6 -c1 -W2 {net}-srv >/dev/null && echo by-name; ping -6 -c1 -W2 svc6 >/dev/null && echo by-alias; " +
                 $"for i in $(seq 30); do printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 {srvIp6} 80 | grep hello && break; sleep 0.2; done; echo hosts:$(grep -c {prefix} /etc/hosts); ip -6 route"));
             var lines = output.Split('\n');
@@ -64,14 +57,14 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
             Assert.Contains("hosts:1", lines); // its own IPv6 address maps its hostname in /etc/hosts
             Assert.Contains(lines, l => l.StartsWith($"default via {prefix}1 dev eth0", StringComparison.Ordinal));
 
-            var view = await Ok(d.Docker("network", "inspect", "-f",
+            var view = await Tools.Ok(d.Docker("network", "inspect", "-f",
                 "{{.EnableIPv6}}|{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}};{{end}}|{{range .Containers}}{{.IPv6Address}}{{end}}", net));
             var parts = view.Split('|');
             Assert.Equal("true", parts[0]);
             Assert.Contains($"{prefix}/64 {prefix}1;", parts[1]);
             Assert.Matches(@"^\d+\.\d+\.\d+\.0/\d+ \d+\.\d+\.\d+\.1;", parts[1]);
             Assert.Equal(srvIp6 + "/64", parts[2]);
-            Assert.Contains($"{net} true", (await Ok(d.Docker("network", "ls", "--format", "{{.Name}} {{.IPv6}}"))).Split('\n'));
+            Assert.Contains($"{net} true", (await Tools.Ok(d.Docker("network", "ls", "--format", "{{.Name}} {{.IPv6}}"))).Split('\n'));
             Assert.NotNull(await Ip6TableNaming(bridge));
         }
         finally
@@ -89,10 +82,10 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
         d.RequireIpv6();
         var net = "f6" + Guid.NewGuid().ToString("N")[..8];
         var prefix = Ipv6DaemonFixture.RandomUla64();
-        await Ok(d.Berth("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
+        await Tools.Ok(d.Berth("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
         try
         {
-            var output = await Ok(d.Berth("run", "--rm", "--network", net, "--ip6", prefix + "99", "busybox", "sh", "-c",
+            var output = await Tools.Ok(d.Berth("run", "--rm", "--network", net, "--ip6", prefix + "99", "busybox", "sh", "-c",
                 $"ip -6 addr show dev eth0 scope global; ping -6 -c1 -W2 {prefix}1 >/dev/null && echo gateway-reachable"));
             Assert.Contains($"inet6 {prefix}99/64", output);
             Assert.DoesNotContain("tentative", output);
@@ -107,16 +100,16 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
         d.RequireIpv6();
         var net = "c6" + Guid.NewGuid().ToString("N")[..8];
         var prefix = Ipv6DaemonFixture.RandomUla64();
-        await Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
-        var id = await Ok(d.Docker("run", "-d", "busybox", "sleep", "600"));
+        await Tools.Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
+        var id = await Tools.Ok(d.Docker("run", "-d", "busybox", "sleep", "600"));
         try
         {
-            await Ok(d.Docker("network", "connect", "--ip6", prefix + "77", net, id));
-            Assert.Equal(prefix + "77", await Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6Address", net), id)));
-            var probe = await Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c", $"ping -6 -c1 -W2 {prefix}77 >/dev/null && echo reachable"));
+            await Tools.Ok(d.Docker("network", "connect", "--ip6", prefix + "77", net, id));
+            Assert.Equal(prefix + "77", await Tools.Ok(d.Docker("inspect", "-f", Inspect("GlobalIPv6Address", net), id)));
+            var probe = await Tools.Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c", $"ping -6 -c1 -W2 {prefix}77 >/dev/null && echo reachable"));
             Assert.Equal("reachable", probe);
-            await Ok(d.Docker("network", "disconnect", net, id));
-            Assert.DoesNotContain(net, await Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", id)));
+            await Tools.Ok(d.Docker("network", "disconnect", net, id));
+            Assert.DoesNotContain(net, await Tools.Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", id)));
         }
         finally
         {
@@ -131,12 +124,12 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
         d.RequireIpv6();
         var a = "ua" + Guid.NewGuid().ToString("N")[..8];
         var b = a + "b";
-        await Ok(d.Docker("network", "create", "--ipv6", a));
-        await Ok(d.Docker("network", "create", "--ipv6", b));
+        await Tools.Ok(d.Docker("network", "create", "--ipv6", a));
+        await Tools.Ok(d.Docker("network", "create", "--ipv6", b));
         try
         {
             async Task<string> V6Subnet(string n) =>
-                Assert.Single((await Ok(d.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", n))).Split(' '), s => s.Contains(':'));
+                Assert.Single((await Tools.Ok(d.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", n))).Split(' '), s => s.Contains(':'));
             var sa = await V6Subnet(a);
             var sb = await V6Subnet(b);
             Assert.Matches("^fd[0-9a-f]{2}:[0-9a-f:]+/64$", sa);
@@ -151,18 +144,18 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
     public async Task The_default_bridge_takes_its_ipv6_subnet_from_fixed_cidr_v6()
     {
         d.RequireIpv6();
-        var id = await Ok(d.Docker("run", "-d", "busybox", "sleep", "600"));
+        var id = await Tools.Ok(d.Docker("run", "-d", "busybox", "sleep", "600"));
         try
         {
-            var fields = await Ok(d.Docker("inspect", "-f",
+            var fields = await Tools.Ok(d.Docker("inspect", "-f",
                 "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}} {{.NetworkSettings.Networks.bridge.GlobalIPv6Address}}", id));
             var f = fields.Split(' ');
             Assert.StartsWith(d.Prefix6, f[0]);
             Assert.Equal("64", f[1]);
             Assert.Equal(d.Prefix6 + "1", f[2]);
             Assert.Equal(f[0], f[3]);
-            Assert.Contains("gateway-reachable", await Ok(d.Docker("run", "--rm", "busybox", "sh", "-c", $"ping -6 -c1 -W2 {d.Prefix6}1 >/dev/null && echo gateway-reachable")));
-            Assert.Equal("true", await Ok(d.Docker("network", "inspect", "-f", "{{.EnableIPv6}}", "bridge")));
+            Assert.Contains("gateway-reachable", await Tools.Ok(d.Docker("run", "--rm", "busybox", "sh", "-c", $"ping -6 -c1 -W2 {d.Prefix6}1 >/dev/null && echo gateway-reachable")));
+            Assert.Equal("true", await Tools.Ok(d.Docker("network", "inspect", "-f", "{{.EnableIPv6}}", "bridge")));
         }
         finally { await d.Docker("rm", "-f", id); }
     }
@@ -172,12 +165,12 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
     {
         d.RequireIpv6();
         var net = "p6" + Guid.NewGuid().ToString("N")[..8];
-        await Ok(d.Docker("network", "create", "--ipv6", "--subnet", Ipv6DaemonFixture.RandomUla64() + "/64", net));
+        await Tools.Ok(d.Docker("network", "create", "--ipv6", "--subnet", Ipv6DaemonFixture.RandomUla64() + "/64", net));
         string? id = null;
         try
         {
-            id = await Ok(d.Docker("run", "-d", "--network", net, "-p", "[::1]::80", "busybox", "sh", "-c", HttpdCmd));
-            var mapping = await Ok(d.Docker("port", id, "80/tcp"));
+            id = await Tools.Ok(d.Docker("run", "-d", "--network", net, "-p", "[::1]::80", "busybox", "sh", "-c", HttpdCmd));
+            var mapping = await Tools.Ok(d.Docker("port", id, "80/tcp"));
             Assert.StartsWith("[::1]:", mapping);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             string body = "";
@@ -202,15 +195,15 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
         var net = "e6" + Guid.NewGuid().ToString("N")[..8];
         var plain = net + "p";
         var prefix = Ipv6DaemonFixture.RandomUla64();
-        await Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
-        await Ok(d.Docker("network", "create", plain));
+        await Tools.Ok(d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/64", net));
+        await Tools.Ok(d.Docker("network", "create", plain));
         try
         {
             // A subnet overlapping another network's: 403, and no network.
             var (code, _, err) = await d.Docker("network", "create", "--ipv6", "--subnet", prefix + "/80", net + "x");
             Assert.Equal(1, code);
             Assert.Contains("Pool overlaps with other one on this address space", err);
-            Assert.DoesNotContain(net + "x", (await Ok(d.Docker("network", "ls", "--format", "{{.Name}}"))).Split('\n'));
+            Assert.DoesNotContain(net + "x", (await Tools.Ok(d.Docker("network", "ls", "--format", "{{.Name}}"))).Split('\n'));
 
             // An IPv6 subnet on a network without --ipv6.
             (code, _, err) = await d.Docker("network", "create", "--subnet", Ipv6DaemonFixture.RandomUla64() + "/64", net + "y");
@@ -236,7 +229,7 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
             (code, _, err) = await d.Docker("run", "--rm", "--name", net + "-c3", "--network", net, "--ip6", "10.1.2.3", "busybox", "true");
             Assert.NotEqual(0, code);
             Assert.Contains("10.1.2.3", err);
-            Assert.Equal("", await Ok(d.Docker("ps", "-aq", "--filter", $"name={net}-c")));
+            Assert.Equal("", await Tools.Ok(d.Docker("ps", "-aq", "--filter", $"name={net}-c")));
         }
         finally { await d.Docker("network", "rm", net, plain); }
     }
@@ -259,8 +252,8 @@ public sealed class Ipv6NetworkTests(Ipv6DaemonFixture d) : IClassFixture<Ipv6Da
     {
         d.RequireIpv6();
         var net = "s6" + Guid.NewGuid().ToString("N")[..8];
-        var netId = await Ok(d.Docker("network", "create", "--ipv6", "--subnet", Ipv6DaemonFixture.RandomUla64() + "/64", net));
-        await Ok(d.Docker("run", "--rm", "--network", net, "busybox", "true"));
+        var netId = await Tools.Ok(d.Docker("network", "create", "--ipv6", "--subnet", Ipv6DaemonFixture.RandomUla64() + "/64", net));
+        await Tools.Ok(d.Docker("run", "--rm", "--network", net, "busybox", "true"));
         Assert.NotNull(await Ip6TableNaming(d.BridgeName));
         await d.StopDaemonAsync();
         try

@@ -11,13 +11,6 @@ namespace Berth.Daemon.Tests;
 /// </summary>
 public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<NetworkDaemonFixture>
 {
-    static async Task<string> Ok(Task<(int Code, string Out, string Err)> run)
-    {
-        var (code, output, err) = await run;
-        Assert.True(code == 0, $"exit {code}: {err}{output}");
-        return output.Trim();
-    }
-
     static async Task<string> HttpGet(string url)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -58,12 +51,12 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
     public async Task Http_server_in_a_container_is_reachable_from_the_host_through_its_published_port()
     {
         d.Require();
-        var id = await Ok(d.Docker("run", "-d", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HttpdCmd));
+        var id = await Tools.Ok(d.Docker("run", "-d", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HttpdCmd));
         try
         {
-            var port = (await Ok(d.Docker("port", id, "80/tcp"))).Split(':').Last();
+            var port = (await Tools.Ok(d.Docker("port", id, "80/tcp"))).Split(':').Last();
             Assert.Equal("hello-from-berth\n", await HttpGet($"http://127.0.0.1:{port}/"));
-            var ip = await Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id));
+            var ip = await Tools.Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id));
             Assert.StartsWith(d.Subnet + ".", ip);
             Assert.Equal("hello-from-berth\n", await HttpGet($"http://{ip}/"));
         }
@@ -83,9 +76,9 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
         {
             Assert.Equal(125, code);
             Assert.Contains("port is already allocated", err);
-            Assert.Equal("created", await Ok(d.Docker("inspect", "-f", "{{.State.Status}}", "port-clash")));
+            Assert.Equal("created", await Tools.Ok(d.Docker("inspect", "-f", "{{.State.Status}}", "port-clash")));
             await AssertVethsOnBridge(0);
-            Assert.Equal("", await Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "port-clash")));
+            Assert.Equal("", await Tools.Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "port-clash")));
         }
         finally { await d.Docker("rm", "-f", "port-clash"); }
     }
@@ -95,20 +88,20 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
     {
         d.Require();
         var net = "un" + Guid.NewGuid().ToString("N")[..8];
-        await Ok(d.Docker("network", "create", net));
+        await Tools.Ok(d.Docker("network", "create", net));
         try
         {
-            await Ok(d.Docker("run", "-d", "--name", net + "-srv", "--network", net, "--network-alias", "svc", "busybox", "sh", "-c", HttpdCmd));
-            var output = await Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
+            await Tools.Ok(d.Docker("run", "-d", "--name", net + "-srv", "--network", net, "--network-alias", "svc", "busybox", "sh", "-c", HttpdCmd));
+            var output = await Tools.Ok(d.Docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
                 $"cat /etc/resolv.conf; wget -q -O - http://{net}-srv/ && wget -q -O - http://svc/"));
             Assert.Contains("nameserver 127.0.0.11", output);
             Assert.Equal(2, output.Split("hello-from-berth").Length - 1);
-            var inspect = await Ok(d.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", net));
+            var inspect = await Tools.Ok(d.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", net));
             Assert.Equal(net + "-srv", inspect);
             // Networks are isolated from each other: the default bridge can't reach the user network.
-            var ip = await Ok(d.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", net + "-srv"));
+            var ip = await Tools.Ok(d.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", net + "-srv"));
             // nc, not wget: this busybox-static's wget crashes when given -T, which would pass for "blocked".
-            var crossed = await Ok(d.Docker("run", "--rm", "busybox", "sh", "-c",
+            var crossed = await Tools.Ok(d.Docker("run", "--rm", "busybox", "sh", "-c",
                 $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80 || echo blocked"));
             Assert.DoesNotContain("hello-from-berth", crossed);
             Assert.Contains("blocked", crossed);
@@ -118,7 +111,7 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             await d.Docker("rm", "-f", net + "-srv");
             await d.Docker("network", "rm", net);
         }
-        Assert.DoesNotContain((await Ok(d.Docker("network", "ls", "--format", "{{.Name}}"))).Split('\n'), n => n == net);
+        Assert.DoesNotContain((await Tools.Ok(d.Docker("network", "ls", "--format", "{{.Name}}"))).Split('\n'), n => n == net);
     }
 
     [Fact]
@@ -141,12 +134,12 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
         });
         var open = "on" + Guid.NewGuid().ToString("N")[..8];
         var closed = "in" + Guid.NewGuid().ToString("N")[..8];
-        await Ok(d.Docker("network", "create", open));
-        await Ok(d.Docker("network", "create", "--internal", closed));
+        await Tools.Ok(d.Docker("network", "create", open));
+        await Tools.Ok(d.Docker("network", "create", "--internal", closed));
         try
         {
             string[] connect = ["busybox", "nc", "-w", "3", d.Subnet + ".1", port.ToString()];
-            Assert.Contains("outside", await Ok(d.Docker(["run", "--rm", "--network", open, .. connect])));
+            Assert.Contains("outside", await Tools.Ok(d.Docker(["run", "--rm", "--network", open, .. connect])));
             var (code, output, _) = await d.Docker(["run", "--rm", "--network", closed, .. connect]);
             Assert.DoesNotContain("outside", output);
             Assert.NotEqual(0, code);
@@ -163,11 +156,11 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
     public async Task After_sigkill_and_restart_stale_veths_are_removed_and_running_containers_keep_networking()
     {
         d.Require();
-        var id = await Ok(d.Docker("run", "-d", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HttpdCmd));
+        var id = await Tools.Ok(d.Docker("run", "-d", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HttpdCmd));
         var stale = "bs" + Guid.NewGuid().ToString("N")[..8];
         try
         {
-            var port = (await Ok(d.Docker("port", id, "80/tcp"))).Split(':').Last();
+            var port = (await Tools.Ok(d.Docker("port", id, "80/tcp"))).Split(':').Last();
             await d.CrashDaemonAsync();
             // What a crash in the middle of a start leaves: a veth on the bridge nobody owns.
             Assert.Equal(0, (await Tools.RunAsync("ip", ["link", "add", stale, "type", "veth", "peer", "name", stale + "p"])).Code);
@@ -190,8 +183,8 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
     {
         d.Require();
         var net = "sd" + Guid.NewGuid().ToString("N")[..8];
-        var netId = await Ok(d.Docker("network", "create", net));
-        await Ok(d.Docker("run", "--rm", "--network", net, "-p", "127.0.0.1::80", "busybox", "true"));
+        var netId = await Tools.Ok(d.Docker("network", "create", net));
+        await Tools.Ok(d.Docker("run", "--rm", "--network", net, "-p", "127.0.0.1::80", "busybox", "true"));
         var table = await OwnFirewallTable();
         Assert.NotNull(table);
         await d.StopDaemonAsync();
@@ -224,9 +217,9 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
         d.Require();
         var net = "cl" + Guid.NewGuid().ToString("N")[..8];
         var other = net + "b";
-        var id = await Ok(d.Berth("network", "create", "--subnet", "10.199.7.0/24", "--label", "berth-cli-test=1", net));
+        var id = await Tools.Ok(d.Berth("network", "create", "--subnet", "10.199.7.0/24", "--label", "berth-cli-test=1", net));
         Assert.Matches("^[0-9a-f]{64}$", id);
-        await Ok(d.Berth("network", "create", "--internal", "--label", "berth-cli-test=1", other));
+        await Tools.Ok(d.Berth("network", "create", "--internal", "--label", "berth-cli-test=1", other));
         string? container = null;
         try
         {
@@ -238,22 +231,22 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             await AssertBerthPrintsLikeDocker("network", "inspect", "-f", "{{.Name}} {{.Internal}}", net, other, "no-such-net");
             await AssertBerthPrintsLikeDocker("network", "create", "--subnet", "10.199.8.0/24", "--gateway", "10.199.9.1", net + "c");
 
-            container = await Ok(d.Berth("run", "-d", "--network", net, "--ip", "10.199.7.50", "--network-alias", "svc",
+            container = await Tools.Ok(d.Berth("run", "-d", "--network", net, "--ip", "10.199.7.50", "--network-alias", "svc",
                 "-p", "127.0.0.1::80", "-p", "127.0.0.1::81/udp", "busybox", "sleep", "600"));
-            Assert.Equal("10.199.7.50", await Ok(d.Docker("inspect", "-f", $"{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}", container)));
-            Assert.Equal("[svc]", await Ok(d.Docker("inspect", "-f", $"{{{{.NetworkSettings.Networks.{net}.Aliases}}}}", container)));
+            Assert.Equal("10.199.7.50", await Tools.Ok(d.Docker("inspect", "-f", $"{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}", container)));
+            Assert.Equal("[svc]", await Tools.Ok(d.Docker("inspect", "-f", $"{{{{.NetworkSettings.Networks.{net}.Aliases}}}}", container)));
             await AssertBerthPrintsLikeDocker("port", container);
             await AssertBerthPrintsLikeDocker("port", container, "80");
             await AssertBerthPrintsLikeDocker("port", container, "81/udp");
             await AssertBerthPrintsLikeDocker("port", container, "82");
-            Assert.Matches(@"^80/tcp -> 127\.0\.0\.1:\d+\n81/udp -> 127\.0\.0\.1:\d+$", await Ok(d.Berth("port", container)));
+            Assert.Matches(@"^80/tcp -> 127\.0\.0\.1:\d+\n81/udp -> 127\.0\.0\.1:\d+$", await Tools.Ok(d.Berth("port", container)));
 
-            await Ok(d.Berth("network", "connect", "--alias", "second", other, container));
-            Assert.Equal($"{net} {other} ", await Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", container)) + " ");
+            await Tools.Ok(d.Berth("network", "connect", "--alias", "second", other, container));
+            Assert.Equal($"{net} {other} ", await Tools.Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", container)) + " ");
             await AssertBerthPrintsLikeDocker("network", "inspect", "-f", "{{range .Containers}}{{.IPv4Address}}{{end}}", net);
             await AssertBerthPrintsLikeDocker("network", "rm", other);
-            await Ok(d.Berth("network", "disconnect", other, container));
-            Assert.Equal(net, await Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", container)));
+            await Tools.Ok(d.Berth("network", "disconnect", other, container));
+            Assert.Equal(net, await Tools.Ok(d.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", container)));
 
             var pruned = await d.Berth("network", "prune", "-f", "--filter", "label=berth-cli-test");
             Assert.Equal((0, $"Deleted Networks:\n{other}\n\n"), (pruned.Code, pruned.Out));
@@ -278,12 +271,12 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
         // Published on the bridge's own (host) address only, so nothing listens beyond this host.
         var hostAddr = d.Subnet + ".1";
         var fetch = $"for i in $(seq 30); do wget -qO- http://{hostAddr}:{port}/ && exit 0; sleep 0.2; done; exit 1";
-        var own = await Ok(d.Docker("run", "--rm", "-p", $"{hostAddr}:{port}:80", "busybox", "sh", "-c",
+        var own = await Tools.Ok(d.Docker("run", "--rm", "-p", $"{hostAddr}:{port}:80", "busybox", "sh", "-c",
             $"mkdir -p /www && echo hello-from-berth > /www/index.html && httpd -p 80 -h /www && {fetch}"));
         Assert.Equal("hello-from-berth", own);
 
-        var server = await Ok(d.Docker("run", "-d", "-p", $"{hostAddr}:{port}:80", "busybox", "sh", "-c", HttpdCmd));
-        try { Assert.Equal("hello-from-berth", await Ok(d.Docker("run", "--rm", "busybox", "sh", "-c", fetch))); }
+        var server = await Tools.Ok(d.Docker("run", "-d", "-p", $"{hostAddr}:{port}:80", "busybox", "sh", "-c", HttpdCmd));
+        try { Assert.Equal("hello-from-berth", await Tools.Ok(d.Docker("run", "--rm", "busybox", "sh", "-c", fetch))); }
         finally { await d.Docker("rm", "-f", server); }
     }
 
@@ -293,11 +286,11 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
         d.Require();
         var target = "lk" + Guid.NewGuid().ToString("N")[..8];
         var client = target + "c";
-        var id = await Ok(d.Docker("run", "-d", "--name", target, "--expose", "5432", "--expose", "53/udp", "-e", "SECRET=s3", "busybox", "sleep", "600"));
+        var id = await Tools.Ok(d.Docker("run", "-d", "--name", target, "--expose", "5432", "--expose", "53/udp", "-e", "SECRET=s3", "busybox", "sleep", "600"));
         try
         {
-            var ip = await Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id));
-            var output = await Ok(d.Docker("run", "--rm", "--name", client, "--link", $"{target}:db", "busybox", "sh", "-c",
+            var ip = await Tools.Ok(d.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", id));
+            var output = await Tools.Ok(d.Docker("run", "--rm", "--name", client, "--link", $"{target}:db", "busybox", "sh", "-c",
                 "grep -w db /etc/hosts; env | grep ^DB_ | sort; ping -c1 -W2 db >/dev/null && echo reachable"));
             var lines = output.Split('\n');
             Assert.Contains($"{ip}\tdb {id[..12]} {target}", lines);
@@ -309,7 +302,7 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
             Assert.Contains($"DB_NAME=/{client}/db", lines);
             Assert.Contains("DB_ENV_SECRET=s3", lines);
             Assert.Contains("reachable", lines);
-            Assert.Equal($"[/{target}:/{client}/db]", await Ok(d.Docker("inspect", "-f", "{{.HostConfig.Links}}", await Ok(d.Docker("create", "--name", client, "--link", $"{target}:db", "busybox")))));
+            Assert.Equal($"[/{target}:/{client}/db]", await Tools.Ok(d.Docker("inspect", "-f", "{{.HostConfig.Links}}", await Tools.Ok(d.Docker("create", "--name", client, "--link", $"{target}:db", "busybox")))));
 
             var (code, _, err) = await d.Docker("run", "--rm", "--link", "no-such-container:db", "busybox", "true");
             Assert.Equal(125, code);
@@ -323,14 +316,14 @@ public sealed class NetworkTests(NetworkDaemonFixture d) : IClassFixture<Network
     {
         d.Require();
         var net = "li" + Guid.NewGuid().ToString("N")[..8];
-        await Ok(d.Docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", net));
+        await Tools.Ok(d.Docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", net));
         try
         {
-            await Ok(d.Docker("run", "-d", "--name", net + "-db", "--network", net, "--expose", "80", "busybox", "sh", "-c", HttpdCmd));
-            await Ok(d.Docker("run", "-d", "--name", net + "-other", "--network", net, "--expose", "80", "busybox", "sh", "-c", HttpdCmd));
+            await Tools.Ok(d.Docker("run", "-d", "--name", net + "-db", "--network", net, "--expose", "80", "busybox", "sh", "-c", HttpdCmd));
+            await Tools.Ok(d.Docker("run", "-d", "--name", net + "-other", "--network", net, "--expose", "80", "busybox", "sh", "-c", HttpdCmd));
             // nc, not wget: this busybox-static's wget crashes when given -T.
             const string get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2";
-            var output = await Ok(d.Docker("run", "--rm", "--network", net, "--link", $"{net}-db:dbalias", "busybox", "sh", "-c",
+            var output = await Tools.Ok(d.Docker("run", "--rm", "--network", net, "--link", $"{net}-db:dbalias", "busybox", "sh", "-c",
                 $"for i in $(seq 20); do {get} dbalias 80 | grep hello && break; sleep 0.2; done; {get} {net}-other 80 | grep hello || echo other-blocked"));
             var lines = output.Split('\n');
             Assert.Contains("hello-from-berth", lines);

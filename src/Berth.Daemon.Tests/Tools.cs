@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Berth.Interop;
+using Xunit;
 
 namespace Berth.Daemon.Tests;
 
@@ -7,6 +8,14 @@ namespace Berth.Daemon.Tests;
 public static class Tools
 {
     public const string DockerCli = "/usr/local/bin/docker";
+
+    /// <summary>The trimmed stdout of a CLI run that must succeed; the failure names its exit code and output.</summary>
+    public static async Task<string> Ok(Task<(int Code, string Out, string Err)> run)
+    {
+        var (code, output, err) = await run;
+        Assert.True(code == 0, $"exit {code}: {err}{output}");
+        return output.Trim();
+    }
 
     public static string RepoRoot { get; } = FindRepoRoot();
 
